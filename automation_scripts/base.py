@@ -1,0 +1,86 @@
+"""The Automation protocol and the ItemContext an automation reports through.
+
+An automation turns one item (a ticker, an earnings ticker, a story) into an ``Article``. It
+never publishes and never touches Socket.IO or the store: the runner owns item states, asks the
+publisher to publish the article, and turns ``ctx.progress`` calls into events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from automation_scripts.publishing import Article
+
+
+class AutomationError(Exception):
+    """An item failed for a reason worth showing the user (bad data, provider down...)."""
+
+
+class InvalidItems(ValueError):
+    """Submitted items are unusable; ``errors`` says why, one message per bad item."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class StopRequested(Exception):
+    """Raised by ``ctx.checkpoint()`` when the run was asked to pause or cancel."""
+
+    def __init__(self, reason: str) -> None:   # "pause" | "cancel"
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class PreparedItem:
+    """A validated, normalised item: ``key`` is its idempotency key (the post slug)."""
+
+    key: str
+    input: Any
+    label: str
+
+
+@dataclass
+class ItemContext:
+    """Handed to ``Automation.process`` for one item.
+
+    ``progress(stage, message, percent=None, data=None)``: ``percent`` is the item's own
+    progress (0..100); the runner maps it into the run's percent. ``checkpoint()`` raises
+    StopRequested when a pause or cancel is pending.
+    """
+
+    run_id: str
+    user_id: str
+    index: int                       # 0-based position in the run
+    total: int
+    options: Mapping[str, Any]
+    workdir: Path                    # a private folder for this item's files (charts...)
+    progress: Callable[..., None]
+    checkpoint: Callable[[], None]
+    services: Mapping[str, Any] = field(default_factory=dict)   # providers, writer, clock
+
+
+class Automation(Protocol):
+    kind: str                        # "stock" | "earnings" | "sports" | test kinds
+
+    def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: date
+                ) -> tuple[list[PreparedItem], list[str]]:
+        """Validate and normalise the submitted items. Returns the items (duplicates removed)
+        and notes about what was removed; raises InvalidItems when any item is bad."""
+
+    def process(self, item: PreparedItem, ctx: ItemContext) -> Article:
+        """Build the article for one item. Raise AutomationError for a readable failure."""
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII words joined by '-' (deterministic: used in idempotency keys)."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

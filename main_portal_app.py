@@ -1,0 +1,44 @@
+"""TickZen Portal: ``create_app(config)`` and the SocketIO object.
+
+``python main_portal_app.py`` serves on HOST:PORT (127.0.0.1:5000 by default).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from portal.extensions import socketio
+
+__all__ = ["create_app", "socketio"]
+
+
+def create_app(config: Any = None) -> Flask:
+    """Build the app. ``config``: a Config class/object, or a dict of overrides."""
+    from portal import config as config_module
+
+    app = Flask(__name__, instance_relative_config=True, template_folder="templates",
+                static_folder="static")
+    config_module.load(app, config)
+
+    from portal import extensions
+
+    extensions.init_app(app)
+
+    from portal import auth, automation, pages, realtime, sites
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(sites.bp)
+    app.register_blueprint(automation.bp)
+    realtime.register(socketio)
+    extensions.init_services(app)
+    return app
+
+
+if __name__ == "__main__":  # pragma: no cover - manual serving
+    application = create_app()
+    socketio.run(application, host=os.environ.get("HOST", "127.0.0.1"),
+                 port=int(os.environ.get("PORT", "5000")), allow_unsafe_werkzeug=True)

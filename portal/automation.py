@@ -1,0 +1,5 @@
+"""(skeleton)"""
+
+from flask import Blueprint
+
+bp = Blueprint("automation", __name__)

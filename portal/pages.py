@@ -1,0 +1,5 @@
+"""(skeleton)"""
+
+from flask import Blueprint
+
+bp = Blueprint("pages", __name__)

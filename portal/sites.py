@@ -1,0 +1,5 @@
+"""(skeleton)"""
+
+from flask import Blueprint
+
+bp = Blueprint("sites", __name__)

@@ -1,0 +1,288 @@
+"""The Store protocol: the one seam between the portal/runner and persistence.
+
+Every status change is a compare-and-set (``transition_*``): the caller names the states it
+expects, and exactly one of several racing callers wins; the losers get ``ConflictError``.
+Two backends implement it (``storage.sqlite``, ``storage.firestore``) and one contract test
+suite (``tests/storage``) holds both to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol, runtime_checkable
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now; every timestamp the store keeps is aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: a small tree, so callers catch at the level they care about.
+
+
+class StoreError(Exception):
+    """Base of every storage error."""
+
+
+class NotFoundError(StoreError):
+    """The record does not exist (or belongs to another user)."""
+
+
+class DuplicateError(StoreError):
+    """A unique value (a user's email) is already taken."""
+
+
+class ConflictError(StoreError):
+    """A compare-and-set lost: the record was not in an expected state."""
+
+    def __init__(self, message: str, current: str | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class DailyLimitReached(StoreError):
+    """The site already has its daily number of posts reserved or published."""
+
+
+# ---------------------------------------------------------------------------------------------
+# States.
+
+RUN_STATES = ("queued", "running", "pausing", "paused", "completed", "cancelled", "failed",
+              "interrupted")
+RUN_ACTIVE = ("queued", "running", "pausing")          # a thread owns or will own it
+RUN_FINAL = ("completed", "cancelled", "failed")
+ITEM_STATES = ("pending", "processing", "publishing", "published", "skipped", "failed")
+ITEM_DONE = ("published", "skipped")                    # never processed again
+LEDGER_STATES = ("reserved", "published")               # reserved = publish under way
+
+
+# ---------------------------------------------------------------------------------------------
+# Records.
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password_hash: str
+    display_name: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)   # e.g. sports feed sources
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Site:
+    """A publishing target. ``kind`` is ``wordpress`` or ``local``.
+
+    ``defaults`` holds default_status, gap_minutes [min, max], category, tags;
+    ``authors`` is a list of {username, app_password_enc} for rotation;
+    ``state`` is mutable bookkeeping (last scheduled time, author cursor) changed only via
+    ``Store.update_site_state``.
+    """
+
+    id: str
+    user_id: str
+    name: str
+    kind: str
+    url: str = ""
+    username: str = ""
+    app_password_enc: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+    daily_limit: int | None = None
+    authors: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Run:
+    id: str
+    user_id: str
+    kind: str
+    site_id: str
+    status: str = "queued"
+    options: dict[str, Any] = field(default_factory=dict)
+    total: int = 0
+    counts: dict[str, int] = field(default_factory=dict)   # item status -> how many
+    percent: int = 0
+    last_seq: int = 0
+    error: str | None = None
+    owner: str | None = None            # instance holding the lease
+    lease_until: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Item:
+    """One unit of a run. ``key`` is the idempotency key (the post slug)."""
+
+    run_id: str
+    position: int
+    key: str
+    input: Any                          # as the automation normalised it (ticker, story dict)
+    label: str = ""                     # what the page shows (ticker, headline)
+    status: str = "pending"
+    attempts: int = 0
+    post_id: str | None = None
+    post_url: str | None = None
+    error: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)  # title, excerpt, report files ...
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class NewItem:
+    """What ``Store.create_run`` takes per item."""
+
+    key: str
+    input: Any
+    label: str = ""
+
+
+@dataclass
+class LedgerEntry:
+    """One post on one site: ``users/{uid}/sites/{sid}/posts/{slug}``."""
+
+    user_id: str
+    site_id: str
+    slug: str
+    item_key: str
+    kind: str
+    run_id: str
+    status: str = "reserved"            # reserved | published
+    day: str = ""                       # YYYY-MM-DD (UTC) the slot counts against
+    post_id: str | None = None
+    post_url: str | None = None
+    title: str = ""
+    published_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol.
+
+
+@runtime_checkable
+class Store(Protocol):
+    # users ---------------------------------------------------------------------------------
+    def create_user(self, email: str, password_hash: str, display_name: str = "") -> User:
+        """Raises DuplicateError when the (already normalised) email is taken."""
+
+    def get_user(self, user_id: str) -> User | None: ...
+
+    def get_user_by_email(self, email: str) -> User | None: ...
+
+    def update_user_settings(self, user_id: str, settings: dict[str, Any]) -> User:
+        """Merge ``settings`` into the user's settings. NotFoundError if no such user."""
+
+    # sites ---------------------------------------------------------------------------------
+    def create_site(self, user_id: str, site: Site) -> Site:
+        """Store a new site (``site.id`` empty -> generated). Returns it with its id."""
+
+    def get_site(self, user_id: str, site_id: str) -> Site | None:
+        """None also when the site belongs to another user."""
+
+    def list_sites(self, user_id: str) -> list[Site]: ...
+
+    def update_site(self, user_id: str, site_id: str, changes: dict[str, Any]) -> Site:
+        """Set the given Site fields. NotFoundError if missing."""
+
+    def delete_site(self, user_id: str, site_id: str) -> None:
+        """NotFoundError if missing."""
+
+    def update_site_state(self, user_id: str, site_id: str,
+                          mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Atomically replace ``site.state`` by ``mutate(state)``; returns the new state.
+
+        ``mutate`` may run more than once (transaction retry) and must be pure.
+        """
+
+    # runs ----------------------------------------------------------------------------------
+    def create_run(self, run: Run, items: Sequence[NewItem]) -> Run:
+        """Store the run and its items (positions 0..n-1) atomically; ``run.id`` generated if
+        empty; ``total`` and ``counts`` set from the items."""
+
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    def list_runs(self, user_id: str | None = None, statuses: Iterable[str] | None = None,
+                  limit: int = 50, offset: int = 0) -> list[Run]:
+        """Newest first. ``user_id=None`` lists every user's (recovery, leases)."""
+
+    def transition_run(self, run_id: str, expected: Iterable[str], new_status: str,
+                       **changes: Any) -> Run:
+        """CAS on ``status``; also sets ``changes`` (other Run fields). NotFoundError,
+        ConflictError(current=...)."""
+
+    def update_run(self, run_id: str, **changes: Any) -> Run:
+        """Set non-status fields (percent, error, options). NotFoundError."""
+
+    # items ---------------------------------------------------------------------------------
+    def list_items(self, run_id: str) -> list[Item]:
+        """In position order."""
+
+    def get_item(self, run_id: str, position: int) -> Item | None: ...
+
+    def transition_item(self, run_id: str, position: int, expected: Iterable[str],
+                        new_status: str, **changes: Any) -> Item:
+        """CAS on the item's status; keeps ``run.counts`` in step in the same transaction."""
+
+    def update_item(self, run_id: str, position: int, **changes: Any) -> Item:
+        """Set non-status fields (result, error, post_id ...)."""
+
+    # events --------------------------------------------------------------------------------
+    def append_event(self, run_id: str, event: dict[str, Any]) -> int:
+        """Give the event the run's next seq (``run.last_seq + 1``, atomically), store it with
+        ``seq`` set, and return the seq."""
+
+    def list_events(self, run_id: str, after_seq: int = 0, limit: int | None = None
+                    ) -> list[dict[str, Any]]:
+        """Stored events with seq > after_seq, in seq order."""
+
+    # publish ledger ------------------------------------------------------------------------
+    def reserve_post(self, entry: LedgerEntry, daily_limit: int | None = None
+                     ) -> tuple[LedgerEntry, bool]:
+        """Claim ``entry.slug`` on its site. Returns (stored entry, True) when newly reserved,
+        (existing entry, False) when the slug already has an entry (any status). Raises
+        DailyLimitReached when ``daily_limit`` entries already count against ``entry.day``.
+        Atomic: concurrent reservations never exceed the limit or duplicate a slug."""
+
+    def complete_post(self, user_id: str, site_id: str, slug: str, *, post_id: str,
+                      post_url: str, title: str = "") -> LedgerEntry:
+        """Mark a reserved entry published. NotFoundError if there is no entry."""
+
+    def release_post(self, user_id: str, site_id: str, slug: str) -> None:
+        """Drop a ``reserved`` entry after a definite failure (a published one stays)."""
+
+    def get_post(self, user_id: str, site_id: str, slug: str) -> LedgerEntry | None: ...
+
+    def list_posts(self, user_id: str, site_id: str | None = None, limit: int = 50,
+                   offset: int = 0) -> list[LedgerEntry]:
+        """Newest first; every site of the user when ``site_id`` is None."""
+
+    # leases (several instances) ------------------------------------------------------------
+    def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:
+        """Take or renew the run's lease when it is free, expired, or already ``owner``'s."""
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        """Clear the lease if ``owner`` holds it."""
+
+    # housekeeping --------------------------------------------------------------------------
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///path`` or ``firestore://project`` -> a Store."""
+    if url.startswith("sqlite:///"):
+        from storage.sqlite import SQLiteStore
+
+        return SQLiteStore(url[len("sqlite:///"):])
+    if url.startswith("firestore://"):
+        from storage.firestore import FirestoreStore
+
+        return FirestoreStore(project=url[len("firestore://"):])
+    raise ValueError(f"unknown store URL {url!r}: use sqlite:///<path> or firestore://<project>")
