@@ -76,3 +76,27 @@ class Publisher(Protocol):
     def publish(self, article: Article, *, status: str, date_gmt: datetime | None = None
                 ) -> PublishResult:
         """Create the post (with images, terms). Raises a PublishError subclass."""
+
+
+class PublishingService:
+    """Exactly-once publishing of articles to a user's sites: the runner's only entry point.
+
+    ``publish`` reserves the slug in the site's ledger (atomically against the daily limit),
+    looks the slug up on the site itself, creates the post only when it is nowhere, and records
+    the result. A timeout after the request went out is followed by a look-up before any retry.
+    """
+
+    def __init__(self, store, secrets, archive_dir, *, allow_private_urls: bool = True) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.archive_dir = archive_dir
+        self.allow_private_urls = allow_private_urls
+
+    def already_published(self, user_id: str, site_id: str, slug: str):
+        """The ledger entry (storage.base.LedgerEntry) when ``slug`` is published there."""
+        raise NotImplementedError("issue 4")
+
+    def publish(self, user_id: str, site_id: str, article: Article, *, run_id: str, kind: str,
+                options: dict) -> PublishResult:
+        """Publish once; ``options`` may override status ('draft'|'publish'|'future')."""
+        raise NotImplementedError("issue 4")
