@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.extensions import socketio
 
@@ -27,7 +28,13 @@ def create_app(config: Any = None) -> Flask:
 
     extensions.init_app(app)
 
-    from portal import auth, automation, pages, realtime, sites
+    from portal import auth, automation, errors, pages, realtime, sites
+
+    errors.register(app)
+    proxies = int(app.config.get("TICKZEN_PROXY_FIX") or 0)
+    if proxies:  # behind Azure's front end: trust its X-Forwarded-For/-Proto (client IP, https)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies,  # type: ignore[method-assign]
+                                x_proto=proxies)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)

@@ -1,42 +1,120 @@
-"""Config classes read from the environment (12-factor)."""
+"""Config classes and the environment variables they read (12-factor).
+
+The classes hold defaults; ``load`` reads the environment when the app is built (not at import),
+so a test or a second app sees the environment as it is then. ``ENV_VARS`` is the one list of
+variables the portal reads; the README's configuration table is checked against it.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _text(value: str) -> str | None:
+    return value or None
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable: the config key it sets, how to parse it, what it is for."""
+
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("TICKZEN_ENV", "development", str,
+           "Which config to use: development, testing or production."),
+    EnvVar("HOST", "127.0.0.1", str, "Where `python main_portal_app.py` listens."),
+    EnvVar("PORT", "5000", int,
+           "Port for `python main_portal_app.py` (startup.sh: 8000, Azure sets it)."),
+    EnvVar("SECRET_KEY", "", _text,
+           "Signs sessions and CSRF tokens. Required in production; development keeps a "
+           "generated one in instance/secret_key."),
+    EnvVar("TICKZEN_STORE", "sqlite:///instance/tickzen.db", str,
+           "Store URL: `sqlite:///<path>` (relative paths live under instance/) or "
+           "`firestore://<project>`."),
+    EnvVar("FIRESTORE_EMULATOR_HOST", "", _text,
+           "host:port of a Firestore emulator; the Firestore client uses it when set."),
+    EnvVar("TICKZEN_SECRETS_KEY", "", _text,
+           "Fernet key that encrypts site app passwords at rest."),
+    EnvVar("SOCKETIO_MESSAGE_QUEUE", "", _text,
+           "e.g. `redis://host:6379/0`: lets several instances emit to each other's sockets."),
+    EnvVar("CORS_ALLOWED_ORIGINS", "", _text,
+           "Comma-separated origins allowed to open a Socket.IO connection. Empty: same "
+           "origin only."),
+    EnvVar("PROGRESS_MAX_PER_SECOND", "2", float,
+           "Coalesced `processing` progress events per run per second."),
+    EnvVar("TICKZEN_MAX_ITEMS", "500", int, "Most items one run may hold."),
+    EnvVar("TICKZEN_MAX_RUNS", "8", int, "Runs processed at once on this instance."),
+    EnvVar("TICKZEN_MAX_RUNS_PER_USER", "2", int, "Runs one user may have active at once."),
+    EnvVar("TICKZEN_AUTO_RESUME", "0", _bool,
+           "1: resume runs found `interrupted` after a restart without waiting for the user."),
+    EnvVar("TICKZEN_CSV_DIR", "", _text,
+           "Server-side folder of `<TICKER>.csv` price files for the `csv` data source."),
+    EnvVar("TICKZEN_ALLOW_PRIVATE_URLS", "1 (production: 0)", _bool,
+           "1: site URLs may point at private/loopback addresses."),
+    EnvVar("TICKZEN_LLM_BASE_URL", "", _text,
+           "OpenAI-compatible endpoint for the optional LLM writer."),
+    EnvVar("TICKZEN_LLM_MODEL", "", _text, "Model name for the LLM writer."),
+    EnvVar("TICKZEN_LLM_API_KEY", "", _text, "API key for the LLM writer."),
+    EnvVar("RATELIMIT_STORAGE_URI", "memory://", str,
+           "Where login rate-limit counters live (`redis://...` to share them between "
+           "instances)."),
+    EnvVar("LOGIN_RATE_LIMIT", "10 per minute", str,
+           "Login attempts (POST /login) allowed per client address."),
+    EnvVar("TICKZEN_PROXY_FIX", "0 (production: 1)", int,
+           "How many reverse proxies to trust for X-Forwarded-For/-Proto (Azure: 1)."),
+    EnvVar("GUNICORN_THREADS", "100", int,
+           "startup.sh only: gunicorn threads, i.e. the most open WebSockets plus HTTP "
+           "headroom."),
+)
+
+# Read by the shell/launcher, not put into app.config.
+_NOT_APP_CONFIG = {"TICKZEN_ENV", "HOST", "PORT", "FIRESTORE_EMULATOR_HOST", "GUNICORN_THREADS"}
 
 
 class Config:
+    """Defaults shared by every environment."""
+
     ENV_NAME = "development"
-    SECRET_KEY = os.environ.get("SECRET_KEY")
-    TICKZEN_STORE = os.environ.get("TICKZEN_STORE", "sqlite:///instance/tickzen.db")
-    TICKZEN_SECRETS_KEY = os.environ.get("TICKZEN_SECRETS_KEY")
-    SOCKETIO_MESSAGE_QUEUE = os.environ.get("SOCKETIO_MESSAGE_QUEUE")
-    CORS_ALLOWED_ORIGINS = os.environ.get("CORS_ALLOWED_ORIGINS")   # None: same origin only
-    PROGRESS_MAX_PER_SECOND = float(os.environ.get("PROGRESS_MAX_PER_SECOND", "2"))
-    TICKZEN_MAX_ITEMS = _env_int("TICKZEN_MAX_ITEMS", 500)
-    TICKZEN_MAX_RUNS = _env_int("TICKZEN_MAX_RUNS", 8)
-    TICKZEN_MAX_RUNS_PER_USER = _env_int("TICKZEN_MAX_RUNS_PER_USER", 2)
-    TICKZEN_AUTO_RESUME = os.environ.get("TICKZEN_AUTO_RESUME", "0") == "1"
-    TICKZEN_CSV_DIR = os.environ.get("TICKZEN_CSV_DIR")
-    TICKZEN_ALLOW_PRIVATE_URLS = os.environ.get("TICKZEN_ALLOW_PRIVATE_URLS", "1") == "1"
-    TICKZEN_LLM_BASE_URL = os.environ.get("TICKZEN_LLM_BASE_URL")
-    TICKZEN_LLM_MODEL = os.environ.get("TICKZEN_LLM_MODEL")
-    TICKZEN_LLM_API_KEY = os.environ.get("TICKZEN_LLM_API_KEY")
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    SECRET_KEY: str | None = None
+    TICKZEN_STORE = "sqlite:///instance/tickzen.db"
+    TICKZEN_SECRETS_KEY: str | None = None
+    SOCKETIO_MESSAGE_QUEUE: str | None = None
+    CORS_ALLOWED_ORIGINS: str | None = None          # None: same origin only
+    PROGRESS_MAX_PER_SECOND = 2.0
+    TICKZEN_MAX_ITEMS = 500
+    TICKZEN_MAX_RUNS = 8
+    TICKZEN_MAX_RUNS_PER_USER = 2
+    TICKZEN_AUTO_RESUME = False
+    TICKZEN_CSV_DIR: str | None = None
+    TICKZEN_ALLOW_PRIVATE_URLS = True
+    TICKZEN_LLM_BASE_URL: str | None = None
+    TICKZEN_LLM_MODEL: str | None = None
+    TICKZEN_LLM_API_KEY: str | None = None
+    TICKZEN_PROXY_FIX = 0
+    RATELIMIT_ENABLED = True                          # set explicitly: the limiter is shared
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_RATE_LIMIT = "10 per minute"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
     MAX_CONTENT_LENGTH = 10 * 1024 * 1024
     TICKZEN_START_RUNNER = True           # tests may build an app without background threads
@@ -51,8 +129,6 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key"
-    TICKZEN_SECRETS_KEY = None
-    RATELIMIT_ENABLED = True
     LOGIN_RATE_LIMIT = "1000 per minute"
     TICKZEN_AUTO_RESUME = False
 
@@ -61,19 +137,37 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
-    TICKZEN_ALLOW_PRIVATE_URLS = os.environ.get("TICKZEN_ALLOW_PRIVATE_URLS", "0") == "1"
+    TICKZEN_ALLOW_PRIVATE_URLS = False
+    TICKZEN_PROXY_FIX = 1
 
 
-CONFIGS = {"development": DevelopmentConfig, "testing": TestingConfig,
-           "production": ProductionConfig}
+CONFIGS: dict[str, type[Config]] = {"development": DevelopmentConfig, "testing": TestingConfig,
+                                    "production": ProductionConfig}
 
 
 class ConfigurationError(RuntimeError):
     """The environment cannot run the portal (e.g. production without SECRET_KEY)."""
 
 
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The app.config values the environment sets (only the variables present)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for var in ENV_VARS:
+        if var.name in _NOT_APP_CONFIG or var.name not in environ:
+            continue
+        try:
+            values[var.name] = var.parse(environ[var.name])
+        except ValueError as exc:
+            raise ConfigurationError(f"{var.name}={environ[var.name]!r}: {exc}") from exc
+    return values
+
+
 def load(app: Flask, config: Any = None) -> None:
-    """Apply a config class/object, a dict of overrides, or (None) the one $TICKZEN_ENV names."""
+    """Apply a config class/object, a dict of overrides, or (None) the one $TICKZEN_ENV names.
+
+    Order: the class defaults, then the environment, then the dict overrides.
+    """
     overrides: dict[str, Any] = {}
     if config is None or isinstance(config, dict):
         overrides = dict(config or {})
@@ -82,6 +176,7 @@ def load(app: Flask, config: Any = None) -> None:
             raise ConfigurationError(f"TICKZEN_ENV must be one of {sorted(CONFIGS)}, not {name!r}")
         config = CONFIGS[name]
     app.config.from_object(config)
+    app.config.update(from_environment())
     app.config.update(overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _resolve_store_url(app)
@@ -92,7 +187,7 @@ def load(app: Flask, config: Any = None) -> None:
 
 
 def _resolve_store_url(app: Flask) -> None:
-    """A relative SQLite path is taken relative to the project root's instance folder."""
+    """A relative SQLite path is taken relative to the app's instance folder."""
     url = app.config["TICKZEN_STORE"]
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
@@ -104,8 +199,9 @@ def _resolve_store_url(app: Flask) -> None:
 def _instance_secret(app: Flask, name: str, generated: str) -> str:
     """Read a development secret kept under instance/, creating it (mode 600) the first time."""
     path = Path(app.instance_path) / name
-    if path.exists():
+    if path.exists() and path.read_text().strip():
         return path.read_text().strip()
-    path.write_text(generated)
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(generated)
     return generated

@@ -16,6 +16,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 def init_app(app: Flask) -> None:
+    """Bind the shared extension objects to ``app`` (the last app built owns ``socketio``)."""
     origins = app.config.get("CORS_ALLOWED_ORIGINS")
     socketio.init_app(
         app,
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     )
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)

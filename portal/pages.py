@@ -1,5 +1,43 @@
-"""(skeleton)"""
+"""Pages that belong to no single area: the dashboard and the health check."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify, render_template
+from flask_login import current_user, login_required
+
+from portal.services import services
+from storage.base import RUN_ACTIVE
 
 bp = Blueprint("pages", __name__)
+log = logging.getLogger(__name__)
+
+# Runs the dashboard shows as "active": a thread owns them, or they wait for the user.
+DASHBOARD_ACTIVE = (*RUN_ACTIVE, "paused", "interrupted")
+RECENT_RUNS = 10
+
+
+@bp.route("/")
+@login_required
+def dashboard():
+    """The signed-in user's sites, active runs and most recent runs."""
+    store = services().store
+    user_id = current_user.id
+    sites = store.list_sites(user_id)
+    active = store.list_runs(user_id, statuses=DASHBOARD_ACTIVE, limit=50)
+    recent = store.list_runs(user_id, limit=RECENT_RUNS)
+    site_names = {site.id: site.name for site in sites}
+    return render_template("dashboard.html", sites=sites, active_runs=active,
+                           recent_runs=recent, site_names=site_names)
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 when the app answers and its store answers; 503 JSON otherwise (load balancers)."""
+    try:
+        services().store.get_user("healthz-probe")
+    except Exception as exc:  # any store failure means "not healthy", reported, not raised
+        log.warning("health check: store did not answer: %s", exc)
+        return jsonify({"status": "unavailable", "error": "store unavailable"}), 503
+    return jsonify({"status": "ok"})

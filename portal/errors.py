@@ -1,0 +1,106 @@
+"""One error shape: JSON ``{error}`` for /api/*, a friendly HTML page elsewhere, never a traceback.
+
+Views return ``error_response(status, message)`` for API errors; ``register`` installs the
+handlers that turn every HTTP error, CSRF failure, rate-limit breach and unexpected exception
+into the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+_FRIENDLY = {
+    400: "The request could not be understood.",
+    401: "Please sign in first.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing at this address.",
+    405: "That method is not allowed here.",
+    409: "That conflicts with the current state.",
+    413: "That upload is too large.",
+    429: "Too many attempts. Please wait a minute and try again.",
+    500: "Something went wrong on our side. It has been logged.",
+    503: "The service is temporarily unavailable.",
+}
+
+
+def error_response(status: int, message: str) -> tuple[Response, int]:
+    """The API's error answer: ``{"error": message}`` with ``status``."""
+    return jsonify({"error": message}), status
+
+
+def wants_json() -> bool:
+    """JSON for the API (and for clients that only accept JSON); HTML for pages."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and not request.accept_mimetypes.accept_html
+
+
+def _page(status: int, message: str, title: str | None = None):
+    """Render templates/errors/error.html (a plain string if even that fails)."""
+    try:
+        body = render_template("errors/error.html", status=status, message=message,
+                               title=title or _title(status))
+    except Exception:  # the error page must never raise itself
+        log.exception("rendering the error page failed")
+        body = f"<!doctype html><title>{status}</title><p>{_FRIENDLY.get(status, 'Error')}</p>"
+    return body, status
+
+
+def _title(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def respond(status: int, message: str):
+    """An error in the shape the current request wants."""
+    if wants_json():
+        return error_response(status, message)
+    return _page(status, message)
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on ``app``."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        message = f"CSRF check failed: {exc.description}"
+        if wants_json():
+            return error_response(400, message)
+        return _page(400, "Your form expired or was not sent from this site. "
+                          "Reload the page and try again.", "400 Form expired")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        if status >= 500:
+            log.error("HTTP %s on %s %s: %s", status, request.method, request.path,
+                      exc.description)
+        if status == 429:
+            message = _FRIENDLY[429]
+        elif exc.description and status < 500 and wants_json():
+            message = exc.description
+        else:
+            message = _FRIENDLY.get(status) or exc.description or "Error"
+        response = app.make_response(respond(status, message))
+        if status == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if status == 429 and exc.response is not None and "Retry-After" in exc.response.headers:
+            response.headers["Retry-After"] = exc.response.headers["Retry-After"]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):  # pragma: no cover - handled above
+            return http_error(exc)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return respond(InternalServerError.code, _FRIENDLY[500])
