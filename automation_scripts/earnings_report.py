@@ -1,0 +1,276 @@
+"""The ``earnings`` automation: one article per ticker around its earnings report.
+
+Before the report date the article is a preview (consensus, track record); on the day after
+and later it is a recap (actual vs estimate). The kind of article and the report date are
+part of the idempotency key, so a preview and a recap of the same report are two posts, and
+the same preview is never published twice on a site.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import nh3
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from automation_scripts.base import (
+    AutomationError,
+    InvalidItems,
+    ItemContext,
+    PreparedItem,
+    slugify,
+)
+from automation_scripts.earnings_data import (
+    PROVIDERS,
+    EarningsDataError,
+    EarningsProvider,
+    Fundamentals,
+    ProviderConfig,
+    get_provider,
+    normalise_ticker,
+)
+from automation_scripts.publishing import Article, Image
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "article_templates"
+MAX_ITEMS = 500
+
+
+def template_env() -> jinja2.Environment:
+    """Plain (non-Flask) Jinja with autoescape: feed and provider text is never trusted."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(money=_money, pct=_pct, pct_plain=_pct_plain, big=_big)
+    return env
+
+
+def clean_html(html: str) -> str:
+    """Sanitise the rendered article (defence in depth behind autoescape)."""
+    return nh3.clean(html, link_rel="noopener noreferrer nofollow")
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}%"
+
+
+def _pct_plain(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def _big(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    for unit, size in (("trillion", 1e12), ("billion", 1e9), ("million", 1e6)):
+        if abs(value) >= size:
+            return f"${value / size:,.2f} {unit}"
+    return f"${value:,.0f}"
+
+
+def eps_chart(f: Fundamentals, *, next_estimate: bool) -> bytes:
+    """PNG of EPS actual vs estimate per quarter (Figure + Agg: no pyplot, thread-safe)."""
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    labels = [q.period for q in f.quarters]
+    actual = [q.eps_actual for q in f.quarters]
+    estimate = [q.eps_estimate for q in f.quarters]
+    xs = list(range(len(labels)))
+    ax.bar([x - 0.2 for x in xs], [e if e is not None else 0 for e in estimate], width=0.4,
+           label="Estimate", color="#9aa5b1")
+    ax.bar([x + 0.2 for x in xs], [a if a is not None else 0 for a in actual], width=0.4,
+           label="Actual", color=["#2e7d32" if (a or 0) >= (e or 0) else "#c62828"
+                                  for a, e in zip(actual, estimate, strict=True)])
+    if next_estimate and f.next_eps_estimate is not None:
+        xs.append(len(labels))
+        labels.append("Next (est.)")
+        ax.bar([len(labels) - 1 - 0.2], [f.next_eps_estimate], width=0.4, color="#9aa5b1",
+               hatch="//", edgecolor="#52606d")
+    ax.set_xticks(xs, labels, rotation=30, ha="right")
+    ax.set_ylabel("EPS ($)")
+    title = f"{f.ticker}: EPS actual vs estimate"
+    ax.set_title(title + (" (DEMO DATA)" if f.demo else ""))
+    ax.axhline(0, color="#333", linewidth=0.6)
+    ax.legend(handles=[Patch(color="#9aa5b1", label="Estimate"),
+                       Patch(color="#2e7d32", label="Actual (met or beat)"),
+                       Patch(color="#c62828", label="Actual (missed)")],
+              loc="upper left", fontsize=8)
+    fig.text(0.99, 0.01, f.source, ha="right", va="bottom", fontsize=8, color="#52606d")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+class EarningsAutomation:
+    """``kind = "earnings"``: items are tickers or ``{ticker, report_date}`` dicts."""
+
+    kind = "earnings"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self.config = ProviderConfig.from_settings(self.settings)
+        self.env = template_env()
+
+    # -- prepare ---------------------------------------------------------------------------
+
+    def provider_for(self, options: Mapping[str, Any]) -> EarningsProvider:
+        name = str(options.get("data_source") or options.get("provider") or "demo")
+        if name not in PROVIDERS:
+            raise InvalidItems([f"unknown earnings data source {name[:30]!r}; use one of "
+                                f"{', '.join(PROVIDERS)}"])
+        try:
+            return get_provider(name, self.config)
+        except EarningsDataError as exc:
+            raise InvalidItems([str(exc)]) from None
+
+    def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: date
+                ) -> tuple[list[PreparedItem], list[str]]:
+        """Validate tickers, resolve each report date, decide preview vs recap."""
+        if not isinstance(raw_items, list) or not raw_items:
+            raise InvalidItems(["give at least one ticker"])
+        if len(raw_items) > MAX_ITEMS:
+            raise InvalidItems([f"at most {MAX_ITEMS} tickers per run"])
+        provider = self.provider_for(options)
+        errors: list[str] = []
+        notes: list[str] = []
+        items: list[PreparedItem] = []
+        seen: set[str] = set()
+        for n, raw in enumerate(raw_items, 1):
+            ticker_raw = raw.get("ticker") if isinstance(raw, dict) else raw
+            try:
+                ticker = normalise_ticker(ticker_raw)
+            except ValueError as exc:
+                errors.append(f"item {n}: {exc}")
+                continue
+            try:
+                report_date = self._report_date(provider, ticker, raw, today)
+            except (ValueError, EarningsDataError) as exc:
+                errors.append(f"item {n} ({ticker}): {exc}")
+                continue
+            article_type = "preview" if report_date >= today.isoformat() else "recap"
+            key = slugify(f"{ticker} earnings {article_type} {report_date}")
+            if key in seen:
+                notes.append(f"{ticker} {article_type} for {report_date} was listed twice; "
+                             "kept once")
+                continue
+            seen.add(key)
+            items.append(PreparedItem(
+                key=key, label=f"{ticker} earnings {article_type} ({report_date})",
+                input={"ticker": ticker, "report_date": report_date,
+                       "article_type": article_type, "provider": provider.name,
+                       "hour": _hour(raw)}))
+        if errors:
+            raise InvalidItems(errors)
+        return items, notes
+
+    @staticmethod
+    def _report_date(provider: EarningsProvider, ticker: str, raw: Any, today: date) -> str:
+        given = raw.get("report_date") or raw.get("date") if isinstance(raw, dict) else None
+        if given:
+            try:
+                return date.fromisoformat(str(given)[:10]).isoformat()
+            except ValueError:
+                raise ValueError(f"report date {str(given)[:20]!r} is not YYYY-MM-DD") from None
+        return provider.report_date(ticker, today)
+
+    # -- process ---------------------------------------------------------------------------
+
+    def process(self, item: PreparedItem, ctx: ItemContext) -> Article:
+        data = item.input
+        ticker, report_date = data["ticker"], data["report_date"]
+        article_type = data["article_type"]
+        provider = get_provider(data.get("provider") or "demo", self.config)
+        today = _today(ctx)
+        ctx.progress("processing", f"{ticker}: fetching earnings data from {provider.name}",
+                     percent=10, data={"ticker": ticker})
+        as_of = date.fromisoformat(report_date) if article_type == "preview" else today
+        f = provider.fundamentals(ticker, as_of)
+        if len(f.quarters) < 4 and not f.demo and provider.name != "file":
+            raise AutomationError(f"{ticker}: only {len(f.quarters)} reported quarters "
+                                  "available; need at least 4")
+        if not f.quarters:
+            raise AutomationError(f"{ticker}: no reported quarters available")
+        latest = f.quarters[-1]
+        if article_type == "recap" and not f.demo and (latest.report_date or "") < report_date:
+            raise AutomationError(f"{ticker}: results for {report_date} are not available "
+                                  "yet; retry later")
+        ctx.checkpoint()
+        ctx.progress("processing", f"{ticker}: drawing the EPS chart", percent=45,
+                     data={"ticker": ticker})
+        chart = eps_chart(f, next_estimate=article_type == "preview")
+        ctx.checkpoint()
+        ctx.progress("processing", f"{ticker}: writing the {article_type}", percent=75,
+                     data={"ticker": ticker})
+        article = self.render(item.key, f, article_type, report_date, data.get("hour"), chart)
+        ctx.checkpoint()
+        return article
+
+    def render(self, slug: str, f: Fundamentals, article_type: str, report_date: str,
+               hour: str | None, chart: bytes) -> Article:
+        """Template writer: every number comes from ``f``; nothing is invented."""
+        latest = f.quarters[-1]
+        surprises = [q.surprise_pct for q in f.quarters if q.surprise_pct is not None]
+        beats = sum(1 for s in surprises if s > 0)
+        eps_change = None
+        if f.next_eps_estimate is not None and latest.eps_actual:
+            eps_change = (f.next_eps_estimate - latest.eps_actual) / abs(latest.eps_actual) * 100
+        verdict = "in line"
+        if latest.surprise_pct is not None and latest.surprise_pct > 0.5:
+            verdict = "beat"
+        elif latest.surprise_pct is not None and latest.surprise_pct < -0.5:
+            verdict = "miss"
+        context = {
+            "f": f, "ticker": f.ticker, "quarters": f.quarters, "latest": latest,
+            "beats": beats, "avg_surprise": sum(surprises) / len(surprises) if surprises else None,
+            "last_surprise": latest.surprise_pct, "growth_yoy": f.revenue_growth_yoy(),
+            "growth_qoq": f.revenue_growth_qoq(), "eps_change": eps_change, "verdict": verdict,
+            "report_date_long": date.fromisoformat(report_date).strftime("%A, %B %-d, %Y"),
+            "hour_text": {"bmo": "before the market opens",
+                          "amc": "after the market closes"}.get(hour or ""),
+        }
+        html = clean_html(self.env.get_template(f"earnings/{article_type}.html.j2")
+                          .render(**context))
+        demo = " (demo data)" if f.demo else ""
+        if article_type == "preview":
+            title = f"{f.ticker} earnings preview: what to expect on {report_date}{demo}"
+            excerpt = (f"{f.ticker} reports on {report_date}; consensus EPS "
+                       f"{_money(f.next_eps_estimate)}.{demo}")
+        else:
+            title = (f"{f.ticker} earnings recap: EPS {_money(latest.eps_actual)} vs "
+                     f"{_money(latest.eps_estimate)} expected{demo}")
+            excerpt = (f"{f.ticker} {verdict} estimates for {latest.period} "
+                       f"({_pct(latest.surprise_pct)} surprise).{demo}")
+        image = Image(filename=f"{slug}-eps.png", data=chart, role="featured",
+                      alt=f"{f.ticker} EPS actual vs estimate by quarter{demo}")
+        return Article(slug=slug, title=title, html=html, excerpt=excerpt, images=[image],
+                       categories=["Earnings"],
+                       tags=[f.ticker, "earnings", article_type] + (["demo"] if f.demo else []))
+
+
+def _hour(raw: Any) -> str | None:
+    hour = raw.get("hour") if isinstance(raw, dict) else None
+    return hour if hour in ("bmo", "amc") else None
+
+
+def _today(ctx: ItemContext) -> date:
+    clock = ctx.services.get("clock") if ctx.services else None
+    if callable(clock):
+        now = clock()
+        return now.date() if isinstance(now, datetime) else now
+    return datetime.now(UTC).date()
+
+
+def create(settings: Mapping[str, Any]) -> EarningsAutomation:
+    """Factory the runner calls with the app config (plus INSTANCE_PATH)."""
+    return EarningsAutomation(settings)
