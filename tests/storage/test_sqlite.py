@@ -1,0 +1,75 @@
+"""What only the SQLite backend promises: its file, WAL, and safety across connections."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage.base import ConflictError, NewItem, Run, open_store
+from storage.sqlite import SQLiteStore
+from tests.storage.test_contract import THREADS, race
+
+
+def test_creates_the_directory_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "tickzen.db"
+    store = SQLiteStore(path)
+    store.create_user("ann@example.com", "h")
+    store.close()
+    assert path.is_file()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "tickzen.db"
+    first = SQLiteStore(path)
+    run = first.create_run(Run(id="", user_id="u", kind="stock", site_id="s"),
+                           [NewItem(key="aapl", input="AAPL")])
+    first.append_event(run.id, {"stage": "processing"})
+    first.close()
+    second = SQLiteStore(path)
+    try:
+        assert second.get_run(run.id) == run.__class__(**{**run.__dict__, "last_seq": 1})
+        assert second.list_items(run.id)[0].key == "aapl"
+        assert second.append_event(run.id, {"stage": "complete"}) == 2
+    finally:
+        second.close()
+
+
+def test_compare_and_set_across_separate_connections(tmp_path: Path) -> None:
+    """Two stores on one file stand for two processes: BEGIN IMMEDIATE keeps one winner."""
+    path = tmp_path / "shared.db"
+    stores = [SQLiteStore(path) for _ in range(THREADS)]
+    try:
+        run = stores[0].create_run(Run(id="", user_id="u", kind="stock", site_id="s"), [])
+        results = race(THREADS, lambda i: stores[i].transition_run(run.id, ["queued"],
+                                                                   "running", owner=str(i)))
+        winners = [r for r in results if not isinstance(r, Exception)]
+        assert len(winners) == 1
+        assert all(isinstance(r, ConflictError) for r in results if r not in winners)
+        seqs = race(THREADS, lambda i: stores[i].append_event(run.id, {"from": i}))
+        assert sorted(seqs) == list(range(1, THREADS + 1))
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_open_store_urls(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/via-url/tickzen.db")
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert (tmp_path / "via-url").is_dir()
+    finally:
+        store.close()
+    with pytest.raises(ValueError):
+        open_store("mysql://localhost/tickzen")
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "t.db")
+    store.close()
+    store.close()                       # idempotent
+    with pytest.raises(RuntimeError):
+        store.get_user("x")
