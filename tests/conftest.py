@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from main_portal_app import create_app
 
 pytest_plugins = [
+    "tests.support.firestore_emulator",
     "tests.support.procs",
 ]
 
