@@ -28,7 +28,7 @@ def create_app(config: Any = None) -> Flask:
 
     extensions.init_app(app)
 
-    from portal import auth, automation, errors, pages, realtime, sites
+    from portal import auth, automation, errors, pages, realtime, run_pages, sites
 
     errors.register(app)
     proxies = int(app.config.get("TICKZEN_PROXY_FIX") or 0)
@@ -40,6 +40,7 @@ def create_app(config: Any = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(sites.bp)
     app.register_blueprint(automation.bp)
+    app.register_blueprint(run_pages.bp)
     realtime.register(socketio)
     extensions.init_services(app)
     return app

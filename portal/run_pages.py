@@ -1,0 +1,280 @@
+"""Run-automation pages: the run page per kind, one run's live view, history, ticker uploads.
+
+The pages only render the starting state; everything live (progress, cards, log, controls)
+is driven in the browser by static/js/run_view.js from the Socket.IO contract of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal.services import services
+from storage.base import RUN_STATES, Item, Run
+
+bp = Blueprint("run_pages", __name__)
+
+KINDS: dict[str, dict[str, str]] = {
+    "stock": {"title": "Stock analysis", "items_label": "Tickers",
+              "placeholder": "AAPL, MSFT, GOOG (comma, space or one per line)"},
+    "earnings": {"title": "Earnings reports", "items_label": "Tickers",
+                 "placeholder": "Pick from the calendar or type tickers"},
+    "sports": {"title": "Sports articles", "items_label": "Stories",
+               "placeholder": "Pick stories from the list below"},
+}
+HISTORY_PAGE_SIZE = 20
+UPLOAD_MAX_ROWS = 5000
+PREVIEW_ROWS = 5
+TICKER_RE = re.compile(r"^\^?[A-Z][A-Z0-9.\-]{0,9}$")
+TICKER_HEADERS = ("ticker", "tickers", "symbol", "symbols", "stock", "code")
+
+
+def _uid() -> str:
+    return str(current_user.get_id())
+
+
+def _owned_run(run_id: str) -> Run:
+    """The run when it belongs to the signed-in user; 404 otherwise (no existence leak)."""
+    run = services().store.get_run(run_id)
+    if run is None or str(run.user_id) != _uid():
+        abort(404)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+
+
+@bp.get("/automation/<kind>")
+@login_required
+def run_page(kind: str) -> str:
+    """The run-automation page of one kind; unknown kinds are a 404 page, not a 500."""
+    if kind not in KINDS:
+        abort(404)
+    sites = services().store.list_sites(_uid())
+    return render_template("automation/run.html", kind=kind, meta=KINDS[kind], sites=sites,
+                           kinds=KINDS)
+
+
+def run_view_model(run: Run, items: list[Item]) -> dict[str, Any]:
+    """The run as the live view holds it: the shape of GET /api/runs/<id> and the snapshot."""
+    return {
+        "run_id": run.id, "kind": run.kind, "site_id": run.site_id, "status": run.status,
+        "percent": run.percent, "counts": dict(run.counts), "total": run.total,
+        "last_seq": run.last_seq, "error": run.error,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "items": [{"key": i.key, "label": i.label, "status": i.status, "post_id": i.post_id,
+                   "post_url": i.post_url, "error": i.error, "position": i.position}
+                  for i in items],
+    }
+
+
+@bp.get("/runs/<run_id>")
+@login_required
+def run_detail(run_id: str) -> str:
+    """One run's live view; only its owner sees it."""
+    run = _owned_run(run_id)
+    store = services().store
+    items = store.list_items(run.id)
+    site = store.get_site(_uid(), run.site_id)
+    return render_template("runs/detail.html", run=run, site=site,
+                           meta=KINDS.get(run.kind, {"title": run.kind}),
+                           initial=run_view_model(run, items))
+
+
+@dataclass
+class HistoryFilters:
+    kind: str = ""
+    status: str = ""
+    site: str = ""
+    page: int = 1
+    posts_page: int = 1
+
+
+def _history_filters() -> HistoryFilters:
+    """Read the query string; unknown values are dropped rather than failing the page."""
+    args = request.args
+    kind = args.get("kind", "")
+    status = args.get("status", "")
+    site = args.get("site", "")[:100]
+
+    def page(name: str) -> int:
+        raw = args.get(name, "1")
+        return max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
+
+    return HistoryFilters(kind=kind if kind in KINDS else "",
+                          status=status if status in RUN_STATES else "",
+                          site=site, page=page("page"), posts_page=page("posts_page"))
+
+
+def _filtered_runs(f: HistoryFilters) -> tuple[list[Run], bool]:
+    """One page of the user's runs matching the filters, and whether another page follows.
+
+    The store filters by status only, so kind and site are matched here while reading the
+    newest-first list in batches.
+    """
+    store = services().store
+    statuses = [f.status] if f.status else None
+    want_from = (f.page - 1) * HISTORY_PAGE_SIZE
+    want_to = want_from + HISTORY_PAGE_SIZE + 1          # one more: is there a next page?
+    matched: list[Run] = []
+    offset, batch = 0, 200
+    while len(matched) < want_to:
+        chunk = store.list_runs(_uid(), statuses=statuses, limit=batch, offset=offset)
+        matched.extend(r for r in chunk
+                       if (not f.kind or r.kind == f.kind) and (not f.site or r.site_id == f.site))
+        if len(chunk) < batch:
+            break
+        offset += batch
+    page = matched[want_from:want_from + HISTORY_PAGE_SIZE]
+    return page, len(matched) > want_from + HISTORY_PAGE_SIZE
+
+
+@bp.get("/history")
+@login_required
+def history() -> str:
+    """Runs and published posts, with filters (kind, status, site) and paging."""
+    f = _history_filters()
+    store = services().store
+    sites = store.list_sites(_uid())
+    site_ids = {s.id for s in sites}
+    if f.site and f.site not in site_ids:
+        f.site = ""
+    runs, more_runs = _filtered_runs(f)
+    posts_offset = (f.posts_page - 1) * HISTORY_PAGE_SIZE
+    posts = store.list_posts(_uid(), site_id=f.site or None, limit=HISTORY_PAGE_SIZE + 1,
+                             offset=posts_offset)
+    posts = [p for p in posts if not f.kind or p.kind == f.kind]
+    more_posts = len(posts) > HISTORY_PAGE_SIZE
+    posts = posts[:HISTORY_PAGE_SIZE]
+
+    def link(**changes: Any) -> str:
+        params = {"kind": f.kind, "status": f.status, "site": f.site, "page": f.page,
+                  "posts_page": f.posts_page}
+        params.update(changes)
+        return url_for("run_pages.history",
+                       **{k: v for k, v in params.items() if v not in ("", 1, None)})
+
+    return render_template("history.html", runs=runs, posts=posts, sites=sites,
+                           site_names={s.id: s.name for s in sites}, f=f, kinds=KINDS,
+                           statuses=RUN_STATES, more_runs=more_runs, more_posts=more_posts,
+                           link=link)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ticker uploads (CSV is parsed in the browser too; XLSX needs the server)
+
+
+@dataclass
+class TickerColumn:
+    column: str | None
+    tickers: list[str]
+    preview: list[list[str]]
+    invalid: list[str]
+
+
+class UploadError(ValueError):
+    """The uploaded file cannot be read as a table of tickers."""
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _looks_like_ticker(value: str) -> bool:
+    return bool(TICKER_RE.match(value.upper())) if value else False
+
+
+def detect_ticker_column(rows: list[list[str]]) -> TickerColumn:
+    """Find the ticker column: a header named like ticker/symbol, else the column whose
+    values most look like tickers. Same rule as static/js/tickers.js."""
+    rows = [r for r in rows if any(c for c in r)]
+    if not rows:
+        raise UploadError("the file has no rows")
+    header = [c.lower() for c in rows[0]]
+    col: int | None = None
+    has_header = False
+    for name in TICKER_HEADERS:
+        if name in header:
+            col, has_header = header.index(name), True
+            break
+    if col is None:
+        width = max(len(r) for r in rows)
+        best, best_score = None, 0.0
+        for i in range(width):
+            values = [r[i] for r in rows if i < len(r) and r[i]]
+            if not values:
+                continue
+            score = sum(_looks_like_ticker(v) for v in values) / len(values)
+            if score > best_score:
+                best, best_score = i, score
+        if best is None or best_score < 0.5:
+            raise UploadError("no column of tickers found (name it 'ticker' or 'symbol')")
+        col = best
+        has_header = not _looks_like_ticker(rows[0][col] if col < len(rows[0]) else "")
+    body = rows[1:] if has_header else rows
+    seen: dict[str, None] = {}
+    invalid: list[str] = []
+    for r in body:
+        value = r[col].upper() if col < len(r) else ""
+        if value and _looks_like_ticker(value):
+            seen.setdefault(value, None)
+        elif value:
+            invalid.append(r[col])
+    name = rows[0][col] if has_header else None
+    return TickerColumn(column=name, tickers=list(seen), preview=rows[:PREVIEW_ROWS + 1],
+                        invalid=invalid[:20])
+
+
+def _read_rows(filename: str, data: bytes) -> list[list[str]]:
+    lower = filename.lower()
+    if lower.endswith((".xlsx", ".xlsm")):
+        from openpyxl import load_workbook
+
+        try:
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many types for a corrupt file
+            raise UploadError("the file is not a readable .xlsx workbook") from exc
+        try:
+            ws = wb.worksheets[0]
+            rows = []
+            for row in ws.iter_rows(values_only=True):
+                rows.append([_cell(v) for v in row])
+                if len(rows) > UPLOAD_MAX_ROWS:
+                    raise UploadError(f"too many rows (at most {UPLOAD_MAX_ROWS})")
+            return rows
+        finally:
+            wb.close()
+    if lower.endswith((".csv", ".txt")):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+        rows = [[_cell(c) for c in r] for r in csv.reader(io.StringIO(text))]
+        if len(rows) > UPLOAD_MAX_ROWS:
+            raise UploadError(f"too many rows (at most {UPLOAD_MAX_ROWS})")
+        return rows
+    raise UploadError("upload a .csv or .xlsx file")
+
+
+@bp.post("/api/uploads/tickers")
+@login_required
+def upload_tickers() -> tuple[Any, int]:
+    """Parse an uploaded CSV/XLSX into tickers: ``{column, tickers, preview}``; stores nothing."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return jsonify(error="attach a file in the 'file' field"), 400
+    try:
+        found = detect_ticker_column(_read_rows(upload.filename, upload.read()))
+    except UploadError as exc:
+        return jsonify(error=str(exc)), 400
+    if not found.tickers:
+        return jsonify(error="the ticker column holds no valid tickers"), 400
+    return jsonify(column=found.column, tickers=found.tickers, preview=found.preview,
+                   invalid=found.invalid), 200

@@ -1,0 +1,605 @@
+/* TickZen live run view.
+ *
+ * State = the server's snapshot + automation_progress events applied in seq order.
+ * - Every run keeps two cursors: stateSeq (the seq its status/percent/items reflect) and
+ *   logSeq (the last event shown in its log). An event with seq <= logSeq is a duplicate.
+ * - Out-of-order events wait in a buffer while a `replay` from logSeq fills the gap.
+ * - On (re)connect the server sends automation_snapshot; we apply it (only when it is not
+ *   older than what we hold) and then ask `replay {automation_id, after_seq: logSeq}` for
+ *   every visible run, which rebuilds the log and catches up missed events.
+ * - Nothing from the server is ever parsed as HTML: text goes through textContent, links
+ *   through a checked href.
+ * Two tabs of one user stay in step because both just follow the server.
+ */
+(function (root) {
+  "use strict";
+
+  var STAGE_BAR = {
+    initializing: "bg-info", processing: "bg-primary", resumed: "bg-primary",
+    publishing: "bg-warning", complete: "bg-success", error: "bg-danger",
+    paused: "bg-secondary", cancelled: "bg-secondary"
+  };
+  var STATUS_BAR = {
+    queued: "bg-info", running: "bg-primary", pausing: "bg-secondary", paused: "bg-secondary",
+    interrupted: "bg-secondary", completed: "bg-success", cancelled: "bg-secondary",
+    failed: "bg-danger"
+  };
+  var STATUS_TEXT = {
+    queued: "Queued", running: "Running", pausing: "Pausing…", paused: "Paused",
+    interrupted: "Interrupted", completed: "Completed", cancelled: "Cancelled", failed: "Failed"
+  };
+  var ITEM_TEXT = {
+    pending: "Pending", processing: "Processing…", publishing: "Publishing…",
+    published: "Published", skipped: "Skipped", failed: "Failed"
+  };
+  var ITEM_ICON = {
+    pending: "○", processing: "⏳", publishing: "⇪", published: "✓", skipped: "↷",
+    failed: "✗"
+  };
+  var ITEM_FINAL = { published: true, skipped: true, failed: true };
+  var RUN_FINAL = { completed: true, cancelled: true, failed: true };
+  var GAP_WAIT_MS = 2000;
+  var LOG_MAX = 1000;
+
+  function num(v, dflt) { return typeof v === "number" && isFinite(v) ? v : dflt; }
+
+  /* ------------------------------------------------------------------------------------
+   * RunModel: one run's state machine, no DOM.
+   */
+  function RunModel(data) {
+    this.id = String(data.run_id || data.id);
+    this.kind = data.kind || "";
+    this.status = "queued";
+    this.percent = 0;
+    this.items = [];
+    this.counts = {};
+    this.total = 0;
+    this.stage = null;
+    this.message = "";
+    this.error = null;
+    this.stateSeq = -1;
+    this.logSeq = 0;
+    this.log = [];
+    this.pending = {};          // seq -> event waiting for a gap to fill
+    this.gapTimer = null;
+    this.replace(data);
+  }
+
+  /* Replace status/percent/items by a server view, unless we already hold a newer one. */
+  RunModel.prototype.replace = function (data) {
+    var seq = num(data.last_seq, 0);
+    if (seq < this.stateSeq) return false;
+    this.kind = data.kind || this.kind;
+    this.status = data.status || this.status;
+    this.percent = Math.max(this.percent, num(data.percent, 0));   // never goes down in a run
+    if (data.error !== undefined) this.error = data.error;
+    if (Array.isArray(data.items)) {
+      var old = {};
+      this.items.forEach(function (it) { old[it.key] = it; });
+      this.items = data.items.map(function (it, i) {
+        var prev = old[it.key] || {};
+        return {
+          key: String(it.key), position: num(it.position, i),
+          label: it.label || prev.label || it.key,
+          status: it.status || "pending", post_id: it.post_id || null,
+          post_url: it.post_url || null, error: it.error || null
+        };
+      });
+    }
+    this.total = num(data.total, this.items.length);
+    this.stateSeq = seq;
+    this.recount();
+    return true;
+  };
+
+  RunModel.prototype.recount = function () {
+    var c = {};
+    this.items.forEach(function (it) { c[it.status] = (c[it.status] || 0) + 1; });
+    this.counts = c;
+  };
+
+  /* The item an event is about: by key, then by label (ticker / item), then by index. */
+  RunModel.prototype.findItem = function (d) {
+    if (!d) return null;
+    var i;
+    if (d.key) {
+      for (i = 0; i < this.items.length; i++) if (this.items[i].key === d.key) return this.items[i];
+    }
+    var name = d.ticker || d.item || d.label;
+    if (typeof name === "string" && name) {
+      var up = name.toUpperCase();
+      for (i = 0; i < this.items.length; i++) {
+        if (String(this.items[i].label).toUpperCase() === up) return this.items[i];
+      }
+    }
+    if (typeof d.position === "number" && this.items[d.position]) return this.items[d.position];
+    if (typeof d.index === "number") {
+      for (i = 0; i < this.items.length; i++) {
+        if (this.items[i].position === d.index) return this.items[i];
+      }
+    }
+    return null;
+  };
+
+  /* Take one event. Returns "applied" | "duplicate" | "buffered". */
+  RunModel.prototype.receive = function (evt) {
+    var seq = evt.seq;
+    if (typeof seq !== "number") { this.accept(evt); return "applied"; }
+    if (seq <= this.logSeq || this.pending[seq]) return "duplicate";
+    if (seq > this.logSeq + 1) { this.pending[seq] = evt; return "buffered"; }
+    this.accept(evt);
+    this.drain();
+    return "applied";
+  };
+
+  RunModel.prototype.drain = function () {
+    while (this.pending[this.logSeq + 1]) {
+      var next = this.pending[this.logSeq + 1];
+      delete this.pending[this.logSeq + 1];
+      this.accept(next);
+    }
+  };
+
+  RunModel.prototype.hasGap = function () {
+    for (var k in this.pending) if (Object.prototype.hasOwnProperty.call(this.pending, k)) return true;
+    return false;
+  };
+
+  /* Give up waiting for a gap that no replay filled: take the buffered events as they are. */
+  RunModel.prototype.skipGap = function () {
+    var seqs = Object.keys(this.pending).map(Number).sort(function (a, b) { return a - b; });
+    if (!seqs.length) return;
+    this.logSeq = seqs[0] - 1;
+    this.drain();
+  };
+
+  RunModel.prototype.accept = function (evt) {
+    var seq = evt.seq;
+    this.log.push({
+      seq: seq, stage: String(evt.stage || ""), message: String(evt.message || ""),
+      timestamp: evt.timestamp || null
+    });
+    if (this.log.length > LOG_MAX) this.log.splice(0, this.log.length - LOG_MAX);
+    if (typeof seq === "number") this.logSeq = Math.max(this.logSeq, seq);
+    if (typeof seq !== "number" || seq > this.stateSeq) {
+      this.apply(evt);
+      if (typeof seq === "number") this.stateSeq = seq;
+    }
+  };
+
+  /* Fold one event into status, percent and item states. */
+  RunModel.prototype.apply = function (evt) {
+    var d = evt.data || {};
+    var stage = evt.stage;
+    var item = this.findItem(d);
+    if (typeof evt.percent === "number") this.percent = Math.max(this.percent, evt.percent);
+    this.stage = stage;
+    this.message = String(evt.message || "");
+    var moving = this.status === "pausing" ? "pausing" : "running";
+    switch (stage) {
+      case "initializing":
+      case "resumed":
+        this.status = "running";
+        break;
+      case "processing":
+      case "publishing":
+        if (this.status !== "paused") this.status = moving;
+        if (item && !ITEM_FINAL[item.status]) item.status = stage;
+        break;
+      case "paused": this.status = "paused"; break;
+      case "cancelled": this.status = "cancelled"; break;
+      case "complete":
+        this.status = "completed";
+        this.percent = Math.max(this.percent, num(evt.percent, 100));
+        break;
+      case "error":
+        if (item) {
+          item.status = "failed";
+          item.error = String(d.error || evt.message || "failed");
+        } else if (d.recoverable !== true) {
+          this.status = "failed";
+          this.error = String(d.error || evt.message || "failed");
+        }
+        break;
+    }
+    if (item && d.success === true) {
+      item.status = d.skipped ? "skipped" : "published";
+      item.error = null;
+      if (d.post_id !== undefined && d.post_id !== null) item.post_id = String(d.post_id);
+      if (d.post_url) item.post_url = String(d.post_url);
+    } else if (item && d.success === false) {
+      item.status = "failed";
+      item.error = String(d.error || evt.message || "failed");
+    }
+    this.recount();
+  };
+
+  /* The buttons the server's state allows. */
+  RunModel.prototype.controls = function () {
+    var s = this.status;
+    return {
+      pause: s === "running" || s === "queued",
+      resume: s === "paused" || s === "interrupted",
+      cancel: !RUN_FINAL[s],
+      retry: !!RUN_FINAL[s] && (this.counts.failed || 0) > 0
+    };
+  };
+
+  /* ------------------------------------------------------------------------------------
+   * DOM helpers: text only.
+   */
+  function safeHref(url) {
+    if (!url || typeof url !== "string") return null;
+    try {
+      var u = new URL(url, root.location.href);
+      return (u.protocol === "http:" || u.protocol === "https:") ? u.href : null;
+    } catch (e) { return null; }
+  }
+
+  function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
+
+  function csrfToken() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+
+  function api(method, url, body) {
+    var opts = {
+      method: method, credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRFToken": csrfToken() }
+    };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(url, opts).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (json) {
+        if (!resp.ok) {
+          var err = new Error((json && json.error) || ("request failed (" + resp.status + ")"));
+          err.status = resp.status;
+          throw err;
+        }
+        return json;
+      });
+    });
+  }
+
+  function timeText(ts) {
+    if (!ts) return "";
+    var d = new Date(ts);
+    return isNaN(d.getTime()) ? "" : d.toLocaleTimeString();
+  }
+
+  /* ------------------------------------------------------------------------------------
+   * RunPanel: renders one RunModel into a cloned <template>.
+   */
+  function RunPanel(model, view) {
+    this.model = model;
+    this.view = view;
+    var tpl = document.getElementById("tz-run-template");
+    this.el = tpl.content.firstElementChild.cloneNode(true);
+    this.el.setAttribute("data-run-id", model.id);
+    this.el.setAttribute("aria-label", "Run " + model.id);
+    this.q = function (sel) { return this.el.querySelector(sel); };
+    this.cards = {};
+    this.logCount = 0;
+    var self = this;
+    this.el.querySelectorAll("[data-action]").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        view.control(self.model, btn.getAttribute("data-action"), btn);
+      });
+    });
+    var open = this.q(".tz-run-open");
+    open.href = "/runs/" + encodeURIComponent(model.id);
+    if (view.mode === "run") open.hidden = true;
+  }
+
+  RunPanel.prototype.render = function () {
+    var m = this.model;
+    var title = (m.kind ? m.kind.charAt(0).toUpperCase() + m.kind.slice(1) : "Run") +
+      " run · " + m.items.length + (m.items.length === 1 ? " item" : " items");
+    setText(this.q(".tz-run-title"), title);
+    this.el.setAttribute("data-status", m.status);
+    var badge = this.q(".tz-run-status");
+    setText(badge, STATUS_TEXT[m.status] || m.status);
+    badge.setAttribute("data-status", m.status);
+
+    var bar = this.q(".tz-progress-bar");
+    var pct = Math.max(0, Math.min(100, Math.round(m.percent)));
+    bar.style.width = pct + "%";
+    bar.setAttribute("aria-valuenow", String(pct));
+    bar.setAttribute("aria-valuetext", pct + "% · " + (STATUS_TEXT[m.status] || m.status));
+    var colour = (m.status === "running" && STAGE_BAR[m.stage]) ? STAGE_BAR[m.stage]
+      : (STATUS_BAR[m.status] || STAGE_BAR[m.stage] || "bg-info");
+    if (m.status === "completed" && (m.counts.failed || 0) > 0) colour = "bg-warning";
+    bar.className = "tz-progress-bar " + colour;
+    bar.setAttribute("data-stage", m.stage || m.status);
+    setText(this.q(".tz-progress-label"), pct + "%");
+
+    setText(this.q(".tz-run-message"), m.message || "");
+    var c = m.counts, parts = [];
+    ["published", "failed", "skipped", "processing", "publishing", "pending"].forEach(function (k) {
+      if (c[k]) parts.push(c[k] + " " + k);
+    });
+    setText(this.q(".tz-run-counts"), parts.join(" · "));
+    setText(this.q(".tz-run-error"), m.status === "failed" && m.error ? m.error : "");
+
+    var allowed = m.controls();
+    this.el.querySelectorAll("[data-action]").forEach(function (btn) {
+      var action = btn.getAttribute("data-action");
+      var ok = !!allowed[action];
+      btn.hidden = !ok && (action === "resume" || action === "retry" ||
+                           (action === "pause" && allowed.resume));
+      if (!btn.hasAttribute("aria-busy")) btn.disabled = !ok;
+    });
+    this.renderCards();
+    this.renderLog();
+  };
+
+  RunPanel.prototype.renderCards = function () {
+    var list = this.q(".tz-cards");
+    var tpl = document.getElementById("tz-card-template");
+    var self = this;
+    this.model.items.forEach(function (it) {
+      var card = self.cards[it.key];
+      if (!card) {
+        card = tpl.content.firstElementChild.cloneNode(true);
+        card.setAttribute("data-key", it.key);
+        card.querySelector(".tz-card-retry").addEventListener("click", function (ev) {
+          self.view.control(self.model, "retry", ev.currentTarget);
+        });
+        self.cards[it.key] = card;
+        list.appendChild(card);
+      }
+      card.setAttribute("data-status", it.status);
+      setText(card.querySelector(".tz-card-icon"), ITEM_ICON[it.status] || "•");
+      setText(card.querySelector(".tz-card-label"), String(it.label));
+      setText(card.querySelector(".tz-card-status"), ITEM_TEXT[it.status] || it.status);
+      var link = card.querySelector(".tz-card-link");
+      var href = it.status === "published" || it.status === "skipped" ? safeHref(it.post_url) : null;
+      link.hidden = !href;
+      if (href) {
+        link.href = href;
+        link.setAttribute("aria-label", "View post for " + it.label);
+      } else {
+        link.removeAttribute("href");
+      }
+      setText(card.querySelector(".tz-card-error"), it.status === "failed" ? (it.error || "") : "");
+      var retry = card.querySelector(".tz-card-retry");
+      retry.hidden = !(it.status === "failed" && RUN_FINAL[self.model.status]);
+      retry.setAttribute("aria-label", "Retry " + it.label);
+    });
+  };
+
+  RunPanel.prototype.renderLog = function () {
+    var log = this.model.log;
+    var list = this.q(".tz-log");
+    if (this.logCount > log.length) { list.textContent = ""; this.logCount = 0; }
+    for (var i = this.logCount; i < log.length; i++) {
+      var e = log[i];
+      var li = document.createElement("li");
+      li.className = "tz-log-entry log-" + e.stage.replace(/[^a-z]/g, "");
+      var t = document.createElement("time");
+      t.textContent = timeText(e.timestamp);
+      if (e.timestamp) t.setAttribute("datetime", String(e.timestamp));
+      var msg = document.createElement("span");
+      msg.className = "tz-log-message";
+      msg.textContent = e.message;
+      li.appendChild(t);
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(msg);
+      list.appendChild(li);
+    }
+    while (list.childElementCount > LOG_MAX) list.removeChild(list.firstElementChild);
+    if (log.length !== this.logCount) list.scrollTop = list.scrollHeight;
+    this.logCount = log.length;
+  };
+
+  /* ------------------------------------------------------------------------------------
+   * LiveView: the socket, the runs on this page, and which runs the page shows.
+   *   mode "run": one run; "kind": runs of one kind; "dashboard": every run.
+   */
+  function LiveView(config) {
+    this.mode = config.mode || "dashboard";
+    this.kind = config.kind || null;
+    this.runId = config.run_id || null;
+    this.limit = config.limit || 10;
+    this.container = document.getElementById("tz-runs");
+    this.models = {};
+    this.panels = {};
+    this.loading = {};
+    this.socket = null;
+    var self = this;
+    (config.runs || []).forEach(function (r) { self.upsert(r); });
+  }
+
+  LiveView.prototype.wants = function (run) {
+    if (this.mode === "run") return String(run.run_id || run.id) === String(this.runId);
+    if (this.mode === "kind") return run.kind === this.kind;
+    return true;
+  };
+
+  LiveView.prototype.upsert = function (data) {
+    var id = String(data.run_id || data.id);
+    var model = this.models[id];
+    if (model) {
+      model.replace(data);
+    } else {
+      model = this.models[id] = new RunModel(data);
+      var panel = this.panels[id] = new RunPanel(model, this);
+      if (this.container) this.container.insertBefore(panel.el, this.container.firstChild);
+    }
+    this.refresh(id);
+    return model;
+  };
+
+  LiveView.prototype.refresh = function (id) {
+    var panel = this.panels[id];
+    if (panel && panel.busy) { var b = panel.busy; panel.busy = null; b(); }
+    if (panel) panel.render();
+    var empty = document.getElementById("tz-runs-empty");
+    if (empty) empty.hidden = Object.keys(this.models).length > 0;
+  };
+
+  LiveView.prototype.connect = function () {
+    if (typeof root.io !== "function") { this.setConnection("offline", "Live updates unavailable"); return; }
+    var self = this;
+    var socket = this.socket = root.io({ transports: ["websocket", "polling"] });
+    this.setConnection("connecting", "Connecting…");
+    socket.on("connect", function () { self.setConnection("connected", "Live"); });
+    socket.on("disconnect", function (reason) {
+      if (reason === "io server disconnect") self.setConnection("offline", "Disconnected by the server");
+      else self.setConnection("reconnecting", "Reconnecting…");
+    });
+    socket.on("connect_error", function () {
+      if (!socket.active) self.setConnection("offline", "Offline: sign in again and reload");
+      else self.setConnection("reconnecting", "Reconnecting…");
+    });
+    socket.io.on("reconnect_attempt", function () { self.setConnection("reconnecting", "Reconnecting…"); });
+    socket.io.on("reconnect_failed", function () { self.setConnection("offline", "Offline"); });
+    root.addEventListener("offline", function () { self.setConnection("offline", "Offline"); });
+    root.addEventListener("online", function () {
+      if (!socket.connected) { self.setConnection("reconnecting", "Reconnecting…"); socket.connect(); }
+    });
+    socket.on("connection_status", function (p) {
+      if (p && p.status === "connected") self.setConnection("connected", "Live");
+    });
+    socket.on("automation_snapshot", function (p) { self.onSnapshot(p || {}); });
+    socket.on("automation_progress", function (e) { self.onProgress(e || {}); });
+    socket.on("automation_error", function (e) { self.onError(e || {}); });
+    socket.on("automation_paused", function (e) { self.onControl(e || {}, "paused"); });
+    socket.on("automation_resumed", function (e) { self.onControl(e || {}, "running"); });
+    socket.on("automation_cancelled", function (e) { self.onControl(e || {}, "cancelled"); });
+  };
+
+  LiveView.prototype.setConnection = function (state, text) {
+    this.connection = state;
+    var el = document.getElementById("tz-connection");
+    if (!el) return;
+    el.setAttribute("data-state", state);
+    setText(el.querySelector(".tz-conn-text"), text);
+  };
+
+  LiveView.prototype.onSnapshot = function (payload) {
+    var self = this, seen = {};
+    var runs = Array.isArray(payload.runs) ? payload.runs.filter(function (r) { return self.wants(r); }) : [];
+    if (this.mode !== "run") runs = runs.slice(0, this.limit);
+    runs.slice().reverse().forEach(function (r) {
+      seen[String(r.run_id)] = true;
+      self.upsert(r);
+    });
+    Object.keys(this.models).forEach(function (id) {
+      if (seen[id]) self.replay(id);
+      else self.load(id);          // not in the snapshot (an older run): ask HTTP, then replay
+    });
+    if (this.mode === "run" && !this.models[this.runId]) this.load(this.runId);
+  };
+
+  LiveView.prototype.replay = function (id) {
+    var m = this.models[id];
+    if (!m || !this.socket || !this.socket.connected) return;
+    this.socket.emit("replay", { automation_id: id, after_seq: m.logSeq });
+  };
+
+  /* Fetch a run over HTTP (unknown run, or to confirm the truth after a control). */
+  LiveView.prototype.load = function (id, thenReplay) {
+    var self = this;
+    if (this.loading[id]) return;
+    this.loading[id] = true;
+    api("GET", "/api/runs/" + encodeURIComponent(id)).then(function (run) {
+      delete self.loading[id];
+      if (!run.run_id) run.run_id = run.id || id;
+      if (!self.wants(run) && !self.models[id]) return;
+      self.upsert(run);
+      if (thenReplay !== false) self.replay(id);
+    }).catch(function () { delete self.loading[id]; });
+  };
+
+  LiveView.prototype.onProgress = function (evt) {
+    var id = evt.run_id ? String(evt.run_id) : null;
+    if (!id) return;
+    var m = this.models[id];
+    if (!m) {
+      if (this.wants({ run_id: id, kind: evt.kind })) this.load(id);
+      return;
+    }
+    var res = m.receive(evt);
+    if (res === "buffered") this.fillGap(m);
+    this.refresh(id);
+  };
+
+  LiveView.prototype.fillGap = function (m) {
+    var self = this;
+    if (m.gapTimer) return;
+    this.replay(m.id);
+    m.gapTimer = root.setTimeout(function () {
+      m.gapTimer = null;
+      if (m.hasGap()) { m.skipGap(); self.refresh(m.id); }
+    }, GAP_WAIT_MS);
+  };
+
+  LiveView.prototype.onError = function (e) {
+    var id = e.run_id || e.automation_id;
+    var panel = id && this.panels[String(id)];
+    if (panel) setText(panel.q(".tz-run-error"), String(e.message || "Error"));
+    if (panel) this.load(String(id), false);
+  };
+
+  LiveView.prototype.onControl = function (e, status) {
+    var id = e.automation_id ? String(e.automation_id) : null;
+    var m = id && this.models[id];
+    if (!m) return;
+    m.status = status;
+    if (e.message) m.message = String(e.message);
+    this.refresh(id);
+    this.load(id, false);          // confirm with the stored truth
+  };
+
+  /* Pause / resume / cancel over the socket when connected (HTTP otherwise); retry over HTTP. */
+  LiveView.prototype.control = function (model, action, btn) {
+    var self = this;
+    var panel = this.panels[model.id];
+    setText(panel.q(".tz-run-error"), "");
+    btn.disabled = true;
+    btn.setAttribute("aria-busy", "true");
+    var done = function () {
+      if (!btn.hasAttribute("aria-busy")) return;
+      btn.removeAttribute("aria-busy");
+      self.refresh(model.id);
+    };
+    if (action !== "retry" && this.socket && this.socket.connected) {
+      // The answer (automation_paused/... or automation_error) re-renders the panel.
+      panel.busy = done;
+      this.socket.emit(action + "_automation", { automation_id: model.id });
+      root.setTimeout(done, 5000);
+      return;
+    }
+    api("POST", "/api/runs/" + encodeURIComponent(model.id) + "/" + action, {}).then(function (run) {
+      if (!run.run_id) run.run_id = model.id;
+      self.upsert(run);
+      done();
+    }).catch(function (err) {
+      setText(panel.q(".tz-run-error"), err.message);
+      done();
+    });
+  };
+
+  function boot() {
+    var cfgEl = document.getElementById("tz-page-config");
+    if (!cfgEl) return null;
+    var config;
+    try { config = JSON.parse(cfgEl.textContent); } catch (e) { return null; }
+    var view = new LiveView(config);
+    root.tickzenView = view;
+    view.connect();
+    return view;
+  }
+
+  var api_ = { RunModel: RunModel, LiveView: LiveView, boot: boot, api: api, safeHref: safeHref };
+  root.TickZenRunView = api_;
+  if (typeof module !== "undefined" && module.exports) module.exports = api_;
+  if (typeof document !== "undefined") {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+    else boot();
+  }
+})(typeof window !== "undefined" ? window : globalThis);
