@@ -21,6 +21,8 @@ from main_portal_app import create_app
 pytest_plugins = [
     "tests.support.firestore_emulator",
     "tests.support.procs",
+    "tests.support.wordpress",
+    "tests.support.fault_proxy",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
