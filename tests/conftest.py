@@ -19,8 +19,9 @@ from flask.testing import FlaskClient
 from main_portal_app import create_app
 
 pytest_plugins = [
-    "tests.support.firestore_emulator",
     "tests.support.procs",
+    "tests.support.feed_server",
+    "tests.support.firestore_emulator",
     "tests.support.wordpress",
     "tests.support.fault_proxy",
 ]
