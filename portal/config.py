@@ -71,6 +71,16 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "OpenAI-compatible endpoint for the optional LLM writer."),
     EnvVar("TICKZEN_LLM_MODEL", "", _text, "Model name for the LLM writer."),
     EnvVar("TICKZEN_LLM_API_KEY", "", _text, "API key for the LLM writer."),
+    EnvVar("TICKZEN_LLM_TIMEOUT", "30", float, "Seconds the LLM writer waits per request."),
+    EnvVar("TICKZEN_WORKDIR", "instance/runs", _text,
+           "Scratch folder for per-run files (charts, uploads)."),
+    EnvVar("TICKZEN_ARCHIVE_DIR", "instance/archive", _text,
+           "Where the built-in local archive site writes its posts."),
+    EnvVar("TICKZEN_LEASE_SECONDS", "30", float,
+           "How long an instance's lease on a run lasts before another instance may take "
+           "it over."),
+    EnvVar("TICKZEN_EXTRA_AUTOMATIONS", "", _text,
+           "Comma-separated extra automation modules (each with `create(settings)`)."),
     EnvVar("RATELIMIT_STORAGE_URI", "memory://", str,
            "Where login rate-limit counters live (`redis://...` to share them between "
            "instances)."),
@@ -106,6 +116,11 @@ class Config:
     TICKZEN_LLM_BASE_URL: str | None = None
     TICKZEN_LLM_MODEL: str | None = None
     TICKZEN_LLM_API_KEY: str | None = None
+    TICKZEN_LLM_TIMEOUT = 30.0
+    TICKZEN_WORKDIR: str | None = None                # None: instance/runs
+    TICKZEN_ARCHIVE_DIR: str | None = None            # None: instance/archive
+    TICKZEN_LEASE_SECONDS = 30.0
+    TICKZEN_EXTRA_AUTOMATIONS: str | None = None
     TICKZEN_PROXY_FIX = 0
     RATELIMIT_ENABLED = True                          # set explicitly: the limiter is shared
     RATELIMIT_STORAGE_URI = "memory://"

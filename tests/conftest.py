@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.support.firestore_emulator",
     "tests.support.wordpress",
     "tests.support.fault_proxy",
+    "tests.support.browser",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,175 @@
+"""Configuration per environment, production cookie flags, and startup.sh really serving
+(HTTP and a Socket.IO WebSocket under gunicorn gthread)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+import socketio
+from cryptography.fernet import Fernet
+
+from main_portal_app import create_app
+from portal.config import ENV_VARS, ConfigurationError, from_environment
+from tests.support.procs import free_port, spawn, stop, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[1]
+META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def _store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'config.db'}"
+
+
+def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        create_app({"ENV_NAME": "production", "TICKZEN_STORE": _store(tmp_path)})
+    monkeypatch.setenv("TICKZEN_ENV", "production")
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        create_app({"TICKZEN_STORE": _store(tmp_path)})
+
+
+def test_unknown_environment_name_is_refused(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TICKZEN_ENV", "staging")
+    with pytest.raises(ConfigurationError, match="TICKZEN_ENV"):
+        create_app({"TICKZEN_STORE": _store(tmp_path)})
+
+
+def test_bad_number_in_environment_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setenv("TICKZEN_MAX_ITEMS", "lots")
+    with pytest.raises(ConfigurationError, match="TICKZEN_MAX_ITEMS"):
+        from_environment()
+
+
+def test_environment_is_read_when_the_app_is_built(monkeypatch, make_app) -> None:
+    monkeypatch.setenv("TICKZEN_MAX_ITEMS", "42")
+    monkeypatch.setenv("TICKZEN_AUTO_RESUME", "1")
+    monkeypatch.setenv("LOGIN_RATE_LIMIT", "5 per hour")
+    app = make_app()
+    assert app.config["TICKZEN_MAX_ITEMS"] == 42
+    assert app.config["TICKZEN_AUTO_RESUME"] is True
+    assert app.config["LOGIN_RATE_LIMIT"] == "5 per hour"
+    assert make_app(TICKZEN_MAX_ITEMS=7).config["TICKZEN_MAX_ITEMS"] == 7   # overrides win
+
+
+def test_development_generates_and_keeps_a_secret_key(monkeypatch, tmp_path: Path) -> None:
+    from flask import Flask
+
+    from portal.config import load
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = Flask("dev_a", instance_path=str(tmp_path / "instance"))
+    load(first, {"ENV_NAME": "development", "TICKZEN_STORE": "sqlite:///instance/t.db"})
+    key = first.config["SECRET_KEY"]
+    secret_file = tmp_path / "instance" / "secret_key"
+    assert len(key) >= 32 and secret_file.read_text() == key
+    assert secret_file.stat().st_mode & 0o077 == 0
+    assert first.config["TICKZEN_STORE"] == f"sqlite:///{tmp_path / 'instance' / 't.db'}"
+    second = Flask("dev_b", instance_path=str(tmp_path / "instance"))
+    load(second, {"ENV_NAME": "development"})
+    assert second.config["SECRET_KEY"] == key
+
+
+def test_production_cookie_flags(monkeypatch, make_app) -> None:
+    monkeypatch.setenv("SECRET_KEY", "a-production-secret")
+    monkeypatch.setenv("TICKZEN_SECRETS_KEY", Fernet.generate_key().decode())
+    app = make_app(ENV_NAME="production")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["TICKZEN_ALLOW_PRIVATE_URLS"] is False
+    client = app.test_client()
+    page = client.get("/register", base_url="https://portal.example")
+    token = META.search(page.get_data(as_text=True)).group(1)
+    response = client.post("/register", base_url="https://portal.example",
+                           headers={"Referer": "https://portal.example/register"},
+                           data={"email": "prod@example.com", "password": "correct-horse-1",
+                                 "confirm_password": "correct-horse-1", "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_socketio_same_origin_by_default(make_app) -> None:
+    app = make_app()
+    assert app.config["CORS_ALLOWED_ORIGINS"] is None
+    server = app.extensions["socketio"].server
+    assert server.eio.cors_allowed_origins is None          # engineio: None = same origin
+    assert server.eio.ping_interval == 25 and server.eio.ping_timeout == 60
+    assert server.async_mode == "threading"
+
+
+def test_readme_documents_every_environment_variable() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [var.name for var in ENV_VARS if f"`{var.name}`" not in readme]
+    assert not missing, f"README configuration table lacks {missing}"
+    assert "make run" in readme and "make test" in readme
+
+
+def test_startup_script_serves_http_and_websockets(tmp_path: Path) -> None:
+    """startup.sh's own command (gunicorn gthread) on a free port: /healthz, then a
+    logged-in python-socketio client over the websocket transport."""
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), GUNICORN_BIND_HOST="127.0.0.1",
+               SECRET_KEY="startup-test-secret", TICKZEN_STORE=_store(tmp_path),
+               TICKZEN_SECRETS_KEY=Fernet.generate_key().decode(),
+               TICKZEN_PROXY_FIX="0", GUNICORN_THREADS="8",
+               PATH=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("TICKZEN_ENV", None)                                   # startup.sh's default
+    log = tmp_path / "gunicorn.log"
+    proc = spawn(["bash", str(ROOT / "startup.sh")], "startup-test", log=log, env=env,
+                 cwd=str(tmp_path))
+    try:
+        wait_for_port(port, timeout=60, proc=proc)
+        base = f"http://127.0.0.1:{port}"
+        health = requests.get(f"{base}/healthz", timeout=10)
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+
+        # production cookies are Secure, so requests keeps them off plain http: carry by hand
+        page = requests.get(f"{base}/register", timeout=10)
+        token = META.search(page.text).group(1)
+        response = requests.post(
+            f"{base}/register", timeout=10, allow_redirects=False,
+            headers={"Cookie": f"session={page.cookies['session']}"},
+            data={"email": "ws@example.com", "password": "correct-horse-1",
+                  "confirm_password": "correct-horse-1", "csrf_token": token})
+        assert response.status_code == 302, response.text
+        assert "Secure" in response.headers["Set-Cookie"]
+        session_cookie = response.cookies["session"]
+        dashboard = requests.get(f"{base}/", timeout=10, allow_redirects=False,
+                                 headers={"Cookie": f"session={session_cookie}"})
+        assert dashboard.status_code == 200 and "ws@example.com" in dashboard.text
+
+        client = socketio.Client(reconnection=False)
+        statuses: list[dict] = []
+        got_status = threading.Event()
+
+        @client.on("connection_status")
+        def on_status(data: dict) -> None:
+            statuses.append(data)
+            got_status.set()
+
+        client.connect(base, transports=["websocket"], wait_timeout=20,
+                       headers={"Cookie": f"session={session_cookie}"})
+        try:
+            assert client.connected
+            assert client.transport() == "websocket"
+            assert got_status.wait(20), "no connection_status from the server"
+            assert statuses[0]["status"] == "connected"
+        finally:
+            client.disconnect()
+
+        anonymous = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            anonymous.connect(base, transports=["websocket"], wait_timeout=20)
+    except Exception:
+        print(log.read_text() if log.exists() else "(no gunicorn log)")
+        raise
+    finally:
+        stop(proc)
+    assert proc.returncode is not None
+    with pytest.raises(ProcessLookupError):              # the whole group is gone
+        os.killpg(proc.pid, 0)
