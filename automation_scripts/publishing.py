@@ -451,8 +451,17 @@ class WordPressPublisher:
         self._terms: dict[tuple[str, str], int] = {}
 
     def find_existing(self, slug: str) -> PublishResult | None:
-        posts = self.lookup.json("GET", "posts", params={"slug": slug, "status": "any",
-                                                          "context": "edit", "per_page": 5})
+        try:
+            posts = self.lookup.json("GET", "posts", params={"slug": slug, "status": "any",
+                                                              "context": "edit", "per_page": 5})
+        except PublishError as exc:
+            if getattr(exc, "code", "") != "rest_invalid_param":
+                raise
+            # WordPress refuses status=any to anonymous users: the login did not arrive.
+            raise _with_code(AuthError(
+                "WordPress did not accept the login (it treats the request as anonymous). "
+                "Check the username and application password. " + AUTH_HEADER_HINT),
+                "not_authenticated", 400) from None
         for post in posts if isinstance(posts, list) else []:
             if post.get("slug") == slug:
                 return PublishResult(str(post["id"]), str(post.get("link") or ""),

@@ -108,7 +108,8 @@ class FaultProxy:
                 canned = proxy._take(proxy.inject, method, route)
                 if isinstance(canned, Injected):
                     self.send_response(canned.status)
-                    self.send_header("Content-Type", "application/json")
+                    if not any(k.lower() == "content-type" for k in canned.headers):
+                        self.send_header("Content-Type", "application/json")
                     for name, value in canned.headers.items():
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(canned.body)))
