@@ -36,7 +36,7 @@
     pending: "○", processing: "⏳", publishing: "⇪", published: "✓", skipped: "↷",
     failed: "✗"
   };
-  var ITEM_FINAL = { published: true, skipped: true, failed: true };
+  var ITEM_DONE = { published: true, skipped: true };     // never processed again
   var RUN_FINAL = { completed: true, cancelled: true, failed: true };
   var GAP_WAIT_MS = 2000;
   var LOG_MAX = 1000;
@@ -98,24 +98,23 @@
     this.counts = c;
   };
 
-  /* The item an event is about: by key, then by label (ticker / item), then by index. */
+  /* The item an event is about: by key, then by index (the item's 0-based position), then
+     by label (ticker / item). */
   RunModel.prototype.findItem = function (d) {
     if (!d) return null;
     var i;
     if (d.key) {
       for (i = 0; i < this.items.length; i++) if (this.items[i].key === d.key) return this.items[i];
     }
-    var name = d.ticker || d.item || d.label;
+    var pos = typeof d.index === "number" ? d.index : d.position;
+    if (typeof pos === "number") {
+      for (i = 0; i < this.items.length; i++) if (this.items[i].position === pos) return this.items[i];
+    }
+    var name = d.item || d.ticker || d.label;
     if (typeof name === "string" && name) {
       var up = name.toUpperCase();
       for (i = 0; i < this.items.length; i++) {
         if (String(this.items[i].label).toUpperCase() === up) return this.items[i];
-      }
-    }
-    if (typeof d.position === "number" && this.items[d.position]) return this.items[d.position];
-    if (typeof d.index === "number") {
-      for (i = 0; i < this.items.length; i++) {
-        if (this.items[i].position === d.index) return this.items[i];
       }
     }
     return null;
@@ -184,10 +183,14 @@
       case "processing":
       case "publishing":
         if (this.status !== "paused") this.status = moving;
-        if (item && !ITEM_FINAL[item.status]) item.status = stage;
+        if (item && !ITEM_DONE[item.status]) { item.status = stage; item.error = null; }
         break;
-      case "paused": this.status = "paused"; break;
-      case "cancelled": this.status = "cancelled"; break;
+      case "paused":
+      case "cancelled":
+        // The worker puts an item it stopped in the middle of back to pending.
+        this.status = stage;
+        this.items.forEach(function (it) { if (it.status === "processing") it.status = "pending"; });
+        break;
       case "complete":
         this.status = "completed";
         this.percent = Math.max(this.percent, num(evt.percent, 100));
@@ -255,7 +258,11 @@
     return fetch(url, opts).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (json) {
         if (!resp.ok) {
-          var err = new Error((json && json.error) || ("request failed (" + resp.status + ")"));
+          var msg = (json && json.error) || ("request failed (" + resp.status + ")");
+          if (json && Array.isArray(json.details) && json.details.length) {
+            msg += ": " + json.details.map(String).join("; ");
+          }
+          var err = new Error(msg);
           err.status = resp.status;
           throw err;
         }

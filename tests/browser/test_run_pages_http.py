@@ -177,3 +177,8 @@ def test_detect_ticker_column_rules():
     assert detect_ticker_column([["ticker"], ["aapl"], ["aapl"]]).tickers == ["AAPL"]
     with pytest.raises(UploadError):
         detect_ticker_column([[""], [""]])
+
+
+def test_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
