@@ -20,11 +20,13 @@ from main_portal_app import create_app
 
 pytest_plugins = [
     "tests.support.procs",
+    "tests.support.redis_server",
     "tests.support.feed_server",
     "tests.support.firestore_emulator",
     "tests.support.wordpress",
     "tests.support.fault_proxy",
     "tests.support.browser",
+    "tests.support.live_server",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -224,3 +224,17 @@ def test_unknown_user_in_session_is_signed_out(client: FlaskClient, auth: AuthAc
     with client.session_transaction() as session:
         session["_user_id"] = "no-such-user"
     assert client.get("/").status_code == 302
+
+
+def test_login_limit_is_shared_through_redis(make_app, redis_url: str) -> None:
+    """With RATELIMIT_STORAGE_URI on Redis, a second instance sees the first one's count."""
+    import secrets
+
+    config = {"RATELIMIT_STORAGE_URI": redis_url, "LOGIN_RATE_LIMIT": "3 per minute",
+              "RATELIMIT_KEY_PREFIX": f"test-{secrets.token_hex(4)}"}
+    first = AuthActions(make_app(**config).test_client())
+    for _ in range(2):
+        assert first.login("someone@example.com", "wrong-password").status_code == 400
+    second = AuthActions(make_app(**config).test_client())     # another instance, same Redis
+    assert second.login("someone@example.com", "wrong-password").status_code == 400
+    assert second.login("someone@example.com", "wrong-password").status_code == 429
