@@ -1,5 +1,387 @@
-"""(skeleton)"""
+"""Site profiles (WordPress or the local archive): the /sites page, the sites JSON API, and the
+local archive's article pages.
 
-from flask import Blueprint
+Application passwords are encrypted with the app's SecretBox before they reach the store and
+never leave it again: answers carry ``has_password`` and a fixed mask, never a character of
+the secret. Validation answers 400 ``{error}`` and stores nothing; another user's site is a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from automation_scripts.publishing import (
+    POST_STATUSES,
+    archived_image_path,
+    load_archived_article,
+    sanitize_html,
+    url_problem,
+)
+from portal.errors import error_response
+from portal.services import services
+from storage.base import NotFoundError, Site
 
 bp = Blueprint("sites", __name__)
+
+KINDS = ("wordpress", "local")
+MASK = "••••••••"
+NAME_MAX, FIELD_MAX, PASSWORD_MAX, TAG_MAX, TAGS_MAX = 100, 200, 200, 50, 20
+DAILY_LIMIT_MAX = 1000
+GAP_MAX_MINUTES = 7 * 24 * 60
+AUTHORS_MAX = 20
+
+
+class SiteInputError(ValueError):
+    """A submitted site profile is unusable; the message says which field and why."""
+
+
+@dataclass
+class _Input:
+    data: dict[str, Any]
+    partial: bool                      # PATCH: only the given fields change
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def text(self, name: str, limit: int = FIELD_MAX, required: bool = False) -> str:
+        value = self.data.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise SiteInputError(f"{name} must be a string")
+        value = value.strip()
+        if required and not value:
+            raise SiteInputError(f"{name} is required")
+        if len(value) > limit:
+            raise SiteInputError(f"{name} is longer than {limit} characters")
+        return value
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise SiteInputError(f"{name} must be a whole number")
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise SiteInputError(f"{name} must be a whole number")
+    return value
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise SiteInputError("tags must be a list of strings (or a comma-separated string)")
+    tags: list[str] = []
+    for tag in (t.strip() for t in value):
+        if not tag:
+            continue
+        if len(tag) > TAG_MAX:
+            raise SiteInputError(f"a tag is longer than {TAG_MAX} characters")
+        if tag.lower() not in {t.lower() for t in tags}:
+            tags.append(tag)
+    if len(tags) > TAGS_MAX:
+        raise SiteInputError(f"at most {TAGS_MAX} tags")
+    return tags
+
+
+def _gap(value: Any) -> list[int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise SiteInputError("gap_minutes must be [min, max] in minutes")
+    low, high = _int(value[0], "gap_minutes min"), _int(value[1], "gap_minutes max")
+    if low < 0 or high < 0:
+        raise SiteInputError("gap_minutes must not be negative")
+    if low > high:
+        raise SiteInputError("gap_minutes min must not be greater than max")
+    if high > GAP_MAX_MINUTES:
+        raise SiteInputError(f"gap_minutes max must be at most {GAP_MAX_MINUTES} (a week)")
+    return [low, high]
+
+
+def parse_site(data: Any, *, existing: Site | None, allow_private: bool,
+               encrypt: Any) -> dict[str, Any]:
+    """Validated Site field changes from a JSON/form body (``existing`` set for PATCH)."""
+    if not isinstance(data, dict):
+        raise SiteInputError("the body must be a JSON object")
+    inp = _Input(data, partial=existing is not None)
+    changes: dict[str, Any] = {}
+    if not inp.partial or inp.has("name"):
+        changes["name"] = inp.text("name", NAME_MAX, required=True)
+    kind = existing.kind if existing else None
+    if not inp.partial or inp.has("kind"):
+        kind = data.get("kind")
+        if kind not in KINDS:
+            raise SiteInputError("kind must be 'wordpress' or 'local'")
+        changes["kind"] = kind
+    if kind == "wordpress":
+        if not inp.partial or inp.has("url") or "kind" in changes:
+            url = inp.text("url", 500)
+            url = url or (existing.url if existing and not inp.has("url") else "")
+            problem = url_problem(url, allow_private=allow_private)
+            if problem:
+                raise SiteInputError(problem)
+            changes["url"] = url.rstrip("/")
+        if not inp.partial or inp.has("username") or "kind" in changes:
+            username = inp.text("username")
+            username = username or (existing.username if existing and not inp.has("username")
+                                    else "")
+            if not username:
+                raise SiteInputError("username is required for a WordPress site")
+            changes["username"] = username
+        password = inp.text("app_password", PASSWORD_MAX)
+        if password:
+            changes["app_password_enc"] = encrypt(password)
+        elif not (existing and existing.app_password_enc):
+            raise SiteInputError("app_password is required for a WordPress site")
+    elif kind == "local" and "kind" in changes:
+        changes.update(url="", username="", app_password_enc="", authors=[])
+    defaults = dict(existing.defaults) if existing else {}
+    if not inp.partial or inp.has("default_status"):
+        status = data.get("default_status") or "draft"
+        if status not in POST_STATUSES:
+            raise SiteInputError("default_status must be one of draft, publish, future")
+        defaults["default_status"] = status
+    if inp.has("gap_minutes") or not inp.partial:
+        defaults["gap_minutes"] = _gap(data.get("gap_minutes") or [30, 90])
+    if inp.has("category") or not inp.partial:
+        defaults["category"] = inp.text("category", NAME_MAX)
+    if inp.has("tags") or not inp.partial:
+        defaults["tags"] = _tags(data.get("tags"))
+    changes["defaults"] = defaults
+    if inp.has("daily_limit") or not inp.partial:
+        limit = data.get("daily_limit")
+        if limit is None or limit == "":
+            changes["daily_limit"] = None
+        else:
+            limit = _int(limit, "daily_limit")
+            if not 1 <= limit <= DAILY_LIMIT_MAX:
+                raise SiteInputError(f"daily_limit must be between 1 and {DAILY_LIMIT_MAX} "
+                                     "(or empty for no limit)")
+            changes["daily_limit"] = limit
+    if inp.has("authors") and (kind == "wordpress"):
+        changes["authors"] = _authors(data.get("authors"), existing, encrypt)
+    return changes
+
+
+def _authors(value: Any, existing: Site | None, encrypt: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > AUTHORS_MAX:
+        raise SiteInputError(f"authors must be a list of at most {AUTHORS_MAX} "
+                             "{username, app_password}")
+    old = {a.get("username"): a.get("app_password_enc", "")
+           for a in (existing.authors if existing else [])}
+    authors = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise SiteInputError("each author must be {username, app_password}")
+        inp = _Input(entry, partial=False)
+        username = inp.text("username", required=True)
+        password = inp.text("app_password", PASSWORD_MAX)
+        enc = encrypt(password) if password else old.get(username, "")
+        if not enc:
+            raise SiteInputError(f"author {username!r} needs an app_password")
+        authors.append({"username": username, "app_password_enc": enc})
+    return authors
+
+
+def site_json(site: Site) -> dict[str, Any]:
+    """What the API and page may show of a site: never the password, not even in part."""
+    defaults = site.defaults or {}
+    return {
+        "id": site.id, "name": site.name, "kind": site.kind, "url": site.url,
+        "username": site.username, "has_password": bool(site.app_password_enc),
+        "app_password": MASK if site.app_password_enc else "",
+        "default_status": defaults.get("default_status", "draft"),
+        "gap_minutes": defaults.get("gap_minutes", [30, 90]),
+        "category": defaults.get("category", ""), "tags": defaults.get("tags", []),
+        "daily_limit": site.daily_limit,
+        "authors": [{"username": a.get("username", ""),
+                     "has_password": bool(a.get("app_password_enc"))} for a in site.authors],
+        "created_at": site.created_at.isoformat() if site.created_at else None,
+        "updated_at": site.updated_at.isoformat() if site.updated_at else None,
+    }
+
+
+def _allow_private() -> bool:
+    return bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS", False))
+
+
+def _own_site(site_id: str) -> Site | None:
+    return services().store.get_site(current_user.id, site_id)
+
+
+def _create(data: Any) -> Site:
+    svc = services()
+    changes = parse_site(data, existing=None, allow_private=_allow_private(),
+                         encrypt=svc.secrets.encrypt)
+    site = Site(id="", user_id=current_user.id, **changes)
+    return svc.store.create_site(current_user.id, site)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON API
+
+
+@bp.get("/api/sites")
+@login_required
+def api_list():
+    return {"sites": [site_json(s) for s in services().store.list_sites(current_user.id)]}
+
+
+@bp.post("/api/sites")
+@login_required
+def api_create():
+    try:
+        site = _create(request.get_json(silent=True))
+    except SiteInputError as exc:
+        return error_response(400, str(exc))
+    return site_json(site), 201
+
+
+@bp.get("/api/sites/<site_id>")
+@login_required
+def api_get(site_id: str):
+    site = _own_site(site_id)
+    if site is None:
+        return error_response(404, "site not found")
+    return site_json(site)
+
+
+@bp.patch("/api/sites/<site_id>")
+@login_required
+def api_update(site_id: str):
+    svc = services()
+    site = _own_site(site_id)
+    if site is None:
+        return error_response(404, "site not found")
+    try:
+        changes = parse_site(request.get_json(silent=True), existing=site,
+                             allow_private=_allow_private(), encrypt=svc.secrets.encrypt)
+    except SiteInputError as exc:
+        return error_response(400, str(exc))
+    try:
+        site = svc.store.update_site(current_user.id, site_id, changes)
+    except NotFoundError:
+        return error_response(404, "site not found")
+    return site_json(site)
+
+
+@bp.delete("/api/sites/<site_id>")
+@login_required
+def api_delete(site_id: str):
+    try:
+        services().store.delete_site(current_user.id, site_id)
+    except NotFoundError:
+        return error_response(404, "site not found")
+    return {"deleted": site_id}
+
+
+@bp.post("/api/sites/<site_id>/test")
+@login_required
+def api_test(site_id: str):
+    """Test the connection; 200 with ``ok`` false and a message the user can act on."""
+    site = _own_site(site_id)
+    if site is None:
+        return error_response(404, "site not found")
+    check = services().publishing.check_connection(site)
+    return {"ok": check.ok, "code": check.code, "message": check.message, "user": check.user,
+            "capabilities": check.capabilities}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+
+
+def _form_data() -> dict[str, Any]:
+    form = request.form
+    data: dict[str, Any] = {k: form.get(k, "") for k in (
+        "name", "kind", "url", "username", "app_password", "default_status", "category",
+        "tags", "daily_limit")}
+    data["gap_minutes"] = [form.get("gap_min") or "30", form.get("gap_max") or "90"]
+    return data
+
+
+@bp.route("/sites", methods=["GET", "POST"])
+@login_required
+def page():
+    error = None
+    status = 200
+    form: dict[str, Any] = {}
+    if request.method == "POST":
+        form = _form_data()
+        try:
+            site = _create(form)
+        except SiteInputError as exc:
+            error, status = str(exc), 400
+        else:
+            flash(f"Site {site.name!r} added.", "success")
+            return redirect(url_for("sites.page"))
+    form.pop("app_password", None)      # never echo a password back into the page
+    sites = [site_json(s) for s in services().store.list_sites(current_user.id)]
+    return render_template("sites/index.html", sites=sites, error=error, form=form,
+                           statuses=POST_STATUSES), status
+
+
+@bp.post("/sites/<site_id>/delete")
+@login_required
+def page_delete(site_id: str):
+    try:
+        services().store.delete_site(current_user.id, site_id)
+    except NotFoundError:
+        abort(404)
+    flash("Site removed.", "success")
+    return redirect(url_for("sites.page"))
+
+
+@bp.get("/sites/<site_id>/posts/<slug>")
+@login_required
+def archived_post(site_id: str, slug: str):
+    """A local-archive article, shown to its owner only (404 for anybody else)."""
+    site = _own_site(site_id)
+    if site is None or site.kind != "local":
+        abort(404)
+    article = load_archived_article(services().publishing.archive_dir, current_user.id,
+                                    site_id, slug)
+    if article is None:
+        abort(404)
+    body = Markup(sanitize_html(str(article.get("html") or "")))   # noqa: S704 - sanitised
+    return render_template("sites/post.html", site=site_json(site), article=article, body=body)
+
+
+@bp.get("/sites/<site_id>/posts/<slug>/images/<filename>")
+@login_required
+def archived_image(site_id: str, slug: str, filename: str):
+    site = _own_site(site_id)
+    if site is None or site.kind != "local":
+        abort(404)
+    path = archived_image_path(services().publishing.archive_dir, current_user.id, site_id,
+                               slug, filename)
+    if path is None:
+        abort(404)
+    article = load_archived_article(services().publishing.archive_dir, current_user.id,
+                                    site_id, slug) or {}
+    mime = next((i.get("mime") for i in article.get("images", [])
+                 if i.get("filename") == filename), None) or "application/octet-stream"
+    if not str(mime).startswith("image/"):
+        mime = "application/octet-stream"
+    response = send_file(path, mimetype=mime, max_age=3600)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
