@@ -310,7 +310,7 @@
     var source = $("data-source");
     if (source) options.data_source = source.value;
     if (source && source.value === "csv" && this.pricesUpload) {
-      options.upload_id = this.pricesUpload.upload_id || this.pricesUpload.id;
+      options.csv_upload_id = this.pricesUpload.upload_id || this.pricesUpload.id;
     }
     var provider = $("calendar-provider");
     if (provider) options.provider = provider.value;
