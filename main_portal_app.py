@@ -41,6 +41,8 @@ def create_app(config: Any = None) -> Flask:
     app.register_blueprint(sites.bp)
     app.register_blueprint(automation.bp)
     app.register_blueprint(run_pages.bp)
+    from portal import sources  # earnings calendar, sports feeds and stories (issue 6)
+    app.register_blueprint(sources.bp)
     realtime.register(socketio)
     extensions.init_services(app)
     return app

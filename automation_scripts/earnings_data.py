@@ -237,7 +237,10 @@ class FileProvider:
 
     def __init__(self, calendar_path: str | Path | None,
                  fundamentals_path: str | Path | None = None) -> None:
-        self.calendar_path = Path(calendar_path) if calendar_path else None
+        if not calendar_path:
+            raise EarningsDataError("no earnings calendar file is configured "
+                                    "(set TICKZEN_EARNINGS_CALENDAR_FILE)")
+        self.calendar_path = Path(calendar_path)
         self.fundamentals_path = Path(fundamentals_path) if fundamentals_path else None
 
     @staticmethod
@@ -251,9 +254,6 @@ class FileProvider:
                                     ) from None
 
     def _entries(self) -> list[CalendarEntry]:
-        if self.calendar_path is None:
-            raise EarningsDataError("no earnings calendar file is configured "
-                                    "(set TICKZEN_EARNINGS_CALENDAR_FILE)")
         data = self._load(self.calendar_path, "earnings calendar")
         calendar = data.get("calendar") if isinstance(data, dict) else None
         if not isinstance(calendar, dict):

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import nh3
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -36,7 +35,7 @@ from automation_scripts.earnings_data import (
     get_provider,
     normalise_ticker,
 )
-from automation_scripts.publishing import Article, Image
+from automation_scripts.publishing import Article, Image, sanitize_html
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "article_templates"
 MAX_ITEMS = 500
@@ -52,8 +51,9 @@ def template_env() -> jinja2.Environment:
 
 
 def clean_html(html: str) -> str:
-    """Sanitise the rendered article (defence in depth behind autoescape)."""
-    return nh3.clean(html, link_rel="noopener noreferrer nofollow")
+    """Sanitise the rendered article with the publisher's own allow-list (defence in depth
+    behind autoescape)."""
+    return sanitize_html(html)
 
 
 def _money(value: float | None) -> str:

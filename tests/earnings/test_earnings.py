@@ -114,7 +114,7 @@ def test_missing_calendar_file_and_unconfigured_file_provider(tmp_path):
     with pytest.raises(EarningsDataError, match="does not exist"):
         FileProvider(tmp_path / "nope.json").calendar(WEEK, WEEK)
     with pytest.raises(EarningsDataError, match="TICKZEN_EARNINGS_CALENDAR_FILE"):
-        FileProvider(None).calendar(WEEK, WEEK)
+        FileProvider(None)
 
 
 def test_demo_provider_is_deterministic_and_labelled():

@@ -1,0 +1,175 @@
+"""Where the earnings and sports run pages get their choices from.
+
+``GET /api/earnings/calendar`` lists the coming week's report dates by day (the user picks
+tickers); ``GET /api/sports/stories`` fetches the user's feeds and returns clustered, ranked
+stories (the user picks stories); ``GET/PUT/DELETE /api/sports/feeds`` keeps the user's feed
+sources in ``user.settings["sports_feeds"]``. Errors are ``{error}`` with a 4xx (502 when the
+outside provider itself failed).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_login import current_user, login_required
+
+from automation_scripts.earnings_data import (
+    PROVIDERS,
+    EarningsDataError,
+    ProviderConfig,
+    get_provider,
+    week_by_day,
+)
+from automation_scripts.feeds import (
+    MAX_FEED_BYTES,
+    FeedCache,
+    FeedFetcher,
+    FeedSource,
+    SourceResult,
+    cluster_entries,
+    default_sources,
+    rank_stories,
+    validate_sources,
+)
+from automation_scripts.publishing import url_problem
+from portal.errors import error_response
+from portal.services import services
+
+bp = Blueprint("sources", __name__)
+
+SETTINGS_KEY = "sports_feeds"
+
+
+def _int_arg(name: str, default: int) -> int | None:
+    """A whole-number query argument; None when it is given but is not one."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    return int(raw) if raw.strip().isdigit() else None
+
+
+# -- earnings ----------------------------------------------------------------------------------
+
+
+@bp.get("/api/earnings/calendar")
+@login_required
+def earnings_calendar():
+    name = request.args.get("provider", "demo")
+    if name not in PROVIDERS:
+        return error_response(400, f"unknown provider {name[:30]!r}; use one of "
+                                   f"{', '.join(PROVIDERS)}")
+    raw_start = request.args.get("start")
+    try:
+        start = date.fromisoformat(raw_start) if raw_start else datetime.now(UTC).date()
+    except ValueError:
+        return error_response(400, "start must be a date (YYYY-MM-DD)")
+    days = _int_arg("days", 7)
+    if days is None or not 1 <= days <= 14:
+        return error_response(400, "days must be a whole number from 1 to 14")
+    try:
+        provider = get_provider(name, ProviderConfig.from_settings(current_app.config))
+    except EarningsDataError as exc:
+        return error_response(400, f"the {name} provider is not available: {exc}")
+    try:
+        by_day = week_by_day(provider, start, days)
+    except EarningsDataError as exc:
+        return error_response(502, str(exc))
+    return jsonify({"provider": name, "demo": provider.demo, "start": start.isoformat(),
+                    "days": by_day, "total": sum(len(d["entries"]) for d in by_day)})
+
+
+# -- sports feeds ------------------------------------------------------------------------------
+
+
+def _user_sources() -> tuple[list[FeedSource], bool]:
+    """The signed-in user's feeds (custom=True) or the default list."""
+    user = services().store.get_user(current_user.id)
+    saved = (user.settings or {}).get(SETTINGS_KEY) if user else None
+    if saved:
+        try:
+            return validate_sources(saved), True
+        except ValueError:
+            pass                          # stored before a rule tightened: fall back
+    return default_sources(), False
+
+
+def _feeds_body(sources: list[FeedSource], custom: bool) -> dict[str, Any]:
+    return {"feeds": [{"name": s.name, "url": s.url} for s in sources], "custom": custom}
+
+
+def _private_problem(url: str) -> str | None:
+    allow = bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS", True))
+    problem = url_problem(url, allow_private=allow)
+    return problem.replace("url host", "feed host") if problem else None
+
+
+@bp.get("/api/sports/feeds")
+@login_required
+def get_feeds():
+    return jsonify(_feeds_body(*_user_sources()))
+
+
+@bp.put("/api/sports/feeds")
+@login_required
+def put_feeds():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "feeds" not in body:
+        return error_response(400, "the body must be a JSON object with a feeds list")
+    try:
+        sources = validate_sources(body["feeds"])
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    problems = [f"{s.url[:60]}: {p}" for s in sources if (p := _private_problem(s.url))]
+    if problems:
+        return error_response(400, "; ".join(problems))
+    services().store.update_user_settings(
+        current_user.id, {SETTINGS_KEY: [{"name": s.name, "url": s.url} for s in sources]})
+    return jsonify(_feeds_body(sources, True))
+
+
+@bp.delete("/api/sports/feeds")
+@login_required
+def reset_feeds():
+    services().store.update_user_settings(current_user.id, {SETTINGS_KEY: None})
+    return jsonify(_feeds_body(default_sources(), False))
+
+
+@bp.get("/api/sports/stories")
+@login_required
+def sports_stories():
+    limit = _int_arg("limit", 50)
+    if limit is None or not 1 <= limit <= 200:
+        return error_response(400, "limit must be a whole number from 1 to 200")
+    site_id = request.args.get("site_id")
+    store = services().store
+    if site_id and store.get_site(current_user.id, site_id) is None:
+        return error_response(404, "site not found")
+    sources, _ = _user_sources()
+    allowed, refused = [], []
+    for s in sources:                      # checked again at fetch time (DNS may change)
+        problem = _private_problem(s.url)
+        if problem:
+            refused.append(SourceResult(s.name, s.url, "error", error=problem))
+        else:
+            allowed.append(s)
+    cache_dir = Path(current_app.instance_path) / "feed_cache" / str(current_user.id)
+    fetcher = FeedFetcher(FeedCache(cache_dir),
+                          timeout=float(current_app.config.get("TICKZEN_FEED_TIMEOUT", 10)),
+                          max_bytes=int(current_app.config.get("TICKZEN_FEED_MAX_BYTES",
+                                                               MAX_FEED_BYTES)))
+    report = fetcher.fetch_all(allowed)
+    now = datetime.now(UTC)
+    stories = rank_stories(cluster_entries(report.entries), now)[:limit]
+    out = []
+    for story in stories:
+        row = story.to_dict()
+        if site_id:
+            entry = store.get_post(current_user.id, site_id, story.id)
+            row["published_on_site"] = bool(entry and entry.status == "published")
+        out.append(row)
+    results = {r.url: r for r in report.sources + refused}
+    return jsonify({"stories": out, "fetched_at": now.isoformat(),
+                    "sources": [vars(results[s.url]) for s in sources]})
