@@ -258,19 +258,23 @@
   Form.prototype.loadStories = function () {
     var self = this;
     var box = $("stories-list");
+    var site = $("site");
+    var url = "/api/sports/stories" + (site && site.value ? "?site_id=" + encodeURIComponent(site.value) : "");
     text($("stories-status"), "Loading…");
-    api("GET", "/api/sports/stories").then(function (j) {
+    api("GET", url).then(function (j) {
       var stories = Array.isArray(j) ? j : (j.stories || []);
       box.textContent = "";
       self.picked = {};
       stories.forEach(function (s, i) {
-        var id = String(s.id || s.key || i);
+        var id = String(s.id || i);
         self.picked[id] = s;
-        var n = s.sources ? (Array.isArray(s.sources) ? s.sources.length : s.sources) : 0;
-        var label = String(s.title || s.headline || id) + (n ? " (" + n + " sources)" : "");
+        var n = s.source_count || (Array.isArray(s.sources) ? s.sources.length : 0);
+        var label = String(s.title || id) + (n ? " (" + n + (n === 1 ? " source)" : " sources)") : "") +
+          (s.published_on_site ? " — already on this site" : "");
         box.appendChild(checkbox("story", id, label, false));
       });
-      var errs = (j.errors || []).map(function (e) { return typeof e === "string" ? e : (e.source || "") + ": " + (e.error || e.message || ""); });
+      var errs = (j.sources || []).filter(function (r) { return r.status === "error"; })
+        .map(function (r) { return String(r.name || r.url) + ": " + String(r.error || "failed"); });
       text($("stories-status"), (stories.length ? "Pick the stories to write up." : "No stories found.") +
         (errs.length ? " Feed problems: " + errs.join("; ") : ""));
     }).catch(function (e) { text($("stories-status"), e.message); });

@@ -466,7 +466,9 @@
     socket.io.on("reconnect_failed", function () { self.setConnection("offline", "Offline"); });
     root.addEventListener("offline", function () { self.setConnection("offline", "Offline"); });
     root.addEventListener("online", function () {
-      if (!socket.connected) { self.setConnection("reconnecting", "Reconnecting…"); socket.connect(); }
+      if (socket.connected) { self.setConnection("connected", "Live"); return; }
+      self.setConnection("reconnecting", "Reconnecting…");
+      socket.connect();
     });
     socket.on("connection_status", function (p) {
       if (p && p.status === "connected") self.setConnection("connected", "Live");
