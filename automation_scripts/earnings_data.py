@@ -282,8 +282,11 @@ class FileProvider:
     def report_date(self, ticker: str, today: date) -> str:
         dates = sorted({row.date for row in self._entries() if row.ticker == ticker})
         if not dates and self.fundamentals_path:
-            nxt = self._fundamentals_raw(ticker).get("next_report_date")
-            dates = [nxt] if nxt else []
+            try:
+                nxt = self._fundamentals_raw(ticker).get("next_report_date")
+            except UnknownTicker:
+                nxt = None
+            dates = [str(nxt)] if nxt else []
         if not dates:
             raise UnknownTicker(f"{ticker} is not in the earnings calendar file")
         upcoming = [d for d in dates if d >= today.isoformat()]
