@@ -1,0 +1,240 @@
+"""The ``stock`` automation: prices -> TA-Lib analysis -> forecast -> charts -> article.
+
+``process`` writes the charts and ``report.json`` into the item's workdir (the runner stores
+the workdir and its file names in ``item.result``; the portal's report page reads them back)
+and returns the Article the publisher posts: the price chart as featured image, the momentum
+and volume charts inline via ``{{image:<file>}}`` placeholders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from automation_scripts import charts
+from automation_scripts.base import (
+    AutomationError,
+    InvalidItems,
+    ItemContext,
+    PreparedItem,
+    slugify,
+)
+from automation_scripts.forecast import Forecast, forecast
+from automation_scripts.indicators import Analysis, analyse
+from automation_scripts.market_data import (
+    DATA_SOURCES,
+    DEMO_LABEL,
+    PriceHistory,
+    PriceProvider,
+    ProviderError,
+    normalise_ticker,
+    provider_for,
+)
+from automation_scripts.publishing import Article, Image
+from automation_scripts.writing import ArticleText, Writer, writer_from_settings
+
+DEFAULT_SOURCE = "demo"
+YEARS = 10
+UPLOAD_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+SOURCE_LABELS = {"demo": f"{DEMO_LABEL} (synthetic prices, not market data)",
+                 "yahoo": "Yahoo Finance daily prices (adjusted)",
+                 "yahoo (recorded)": "Yahoo Finance daily prices (adjusted, recorded)",
+                 "csv": "uploaded CSV price file"}
+
+
+def upload_path(instance_path: str | Path, user_id: str, upload_id: str) -> Path:
+    """Where ``POST /api/uploads/prices`` keeps a user's upload (shared with the portal)."""
+    return Path(instance_path) / "uploads" / user_id / f"{upload_id}.csv"
+
+
+@dataclass
+class StockReport:
+    """Everything one ticker's pipeline produced, before any file is written."""
+
+    history: PriceHistory
+    analysis: Analysis
+    forecast: Forecast
+    facts: dict[str, Any]
+    text: ArticleText
+    images: list[Image] = field(default_factory=list)
+
+    def report_json(self) -> dict[str, Any]:
+        """The page-ready summary kept beside the charts as ``report.json``."""
+        f = self.facts
+        return {"ticker": f["ticker"], "title": self.text.title, "html": self.text.html,
+                "excerpt": self.text.excerpt, "writer": self.text.writer, "as_of": f["as_of"],
+                "data_source": self.history.source, "source_label": f["source_label"],
+                "is_demo": f["is_demo"], "stance": f["stance"], "last_close": f["last_close"],
+                "forecast": f["forecast"], "returns": f["returns"], "risk": f["risk"],
+                "range52": f["range52"], "support": f["support"],
+                "resistance": f["resistance"], "omitted": f["omitted"],
+                "problems": f["problems"],
+                "images": [{"filename": i.filename, "alt": i.alt, "role": i.role}
+                           for i in self.images]}
+
+
+def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
+                images: list[dict[str, str]]) -> dict[str, Any]:
+    """Plain data for the writer: numbers rounded where the text shows them."""
+    ind_keys = ("rsi", "macd", "macd_signal", "sma20", "sma50", "sma200", "ema12", "ema26",
+                "atr", "adx", "stoch_k", "stoch_d", "bb_upper", "bb_lower", "obv")
+    bull = sum(s.view == "bullish" for s in a.signals)
+    bear = sum(s.view == "bearish" for s in a.signals)
+    strongest = next((s for s in a.signals if s.view == a.stance), None) or \
+        (a.signals[0] if a.signals else None)
+    headline = (strongest.text[:1].upper() + strongest.text[1:]) if strongest else \
+        "Too little history for firm signals"
+    years = max(1, round(a.rows / 252))
+    return {
+        "ticker": a.ticker, "seed": a.ticker, "as_of": a.as_of, "rows": a.rows, "years": years,
+        "source": history.source, "is_demo": history.is_demo,
+        "source_label": SOURCE_LABELS.get(history.source, history.source),
+        "last_close": a.last_close, "change_1d": a.change_1d,
+        "returns": [{"label": k, "value": v} for k, v in a.returns.items()],
+        "returns_map": dict(a.returns), "ret_1y": a.returns.get("1Y"),
+        "risk": dict(a.risk), "range52": dict(a.range_52w),
+        "support": a.support, "resistance": a.resistance,
+        "ind": {k: a.latest.get(k) for k in ind_keys},
+        "signals": [{"name": s.name, "view": s.view, "text": s.text} for s in a.signals],
+        "stance": a.stance, "score": a.score, "bull": bull, "bear": bear,
+        "signal_headline": headline,
+        "forecast": {"model": fc.model, "h30": fc.at(30), "h90": fc.at(90)},
+        "omitted": list(a.omitted), "problems": list(history.problems),
+        "images": images,
+    }
+
+
+def build_report(history: PriceHistory, writer: Writer, *,
+                 step: Callable[[str, int], None] | None = None) -> StockReport:
+    """The whole pipeline after the prices are in hand (no network, no files)."""
+    step = step or (lambda _message, _percent: None)
+    step("Analysing", 30)
+    a = analyse(history)
+    step("Forecasting", 50)
+    fc = forecast(history.frame["Close"])
+    step("Drawing charts", 65)
+    frame, src, t = history.frame, history.source, slugify(history.ticker) or "index"
+    demo = " (demo data)" if history.is_demo else ""
+    images = [
+        Image(f"{t}-price.png", charts.price_chart(frame, a, fc, src),
+              f"{a.ticker} price with 20/50/200-day averages, Bollinger band and 90-day "
+              f"forecast{demo}", "featured"),
+        Image(f"{t}-momentum.png", charts.momentum_chart(frame, a, src),
+              f"{a.ticker} RSI 14 and MACD{demo}", "inline"),
+        Image(f"{t}-volume.png", charts.volume_chart(frame, a, src),
+              f"{a.ticker} daily trading volume{demo}", "inline"),
+    ]
+    captions = ["Price, moving averages, Bollinger band and forecast fan",
+                "Momentum: RSI (14) and MACD (12, 26, 9)", "Daily volume and its 50-day average"]
+    sections = ["price", "momentum", "volume"]
+    meta = [{"filename": i.filename, "alt": i.alt, "role": i.role,
+             "caption": c + demo, "section": s} for i, c, s in zip(images, captions, sections,
+                                                                   strict=True)]
+    step("Writing the article", 85)
+    facts = build_facts(history, a, fc, meta)
+    text = writer.write("stock", facts)
+    return StockReport(history, a, fc, facts, text, images)
+
+
+class StockAutomation:
+    """kind ``stock``: one ticker per item."""
+
+    kind = "stock"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self.writer: Writer = writer_from_settings(self.settings)
+
+    # -- submit time ---------------------------------------------------------------------------
+
+    def check_options(self, options: Mapping[str, Any]) -> list[str]:
+        errors: list[str] = []
+        source = options.get("data_source", DEFAULT_SOURCE)
+        if source not in DATA_SOURCES:
+            errors.append(f"unknown data_source {source!r}: use one of "
+                          f"{', '.join(DATA_SOURCES)}")
+        upload = options.get("csv_upload_id")
+        if upload is not None and (not isinstance(upload, str)
+                                   or not UPLOAD_ID_RE.match(upload)):
+            errors.append("csv_upload_id is not a valid upload id")
+        if source == "csv" and not upload and not self.settings.get("TICKZEN_CSV_DIR"):
+            errors.append("the csv data source needs an uploaded price file (csv_upload_id)")
+        return errors
+
+    def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: date
+                ) -> tuple[list[PreparedItem], list[str]]:
+        errors = self.check_options(options)
+        if not isinstance(raw_items, list) or not raw_items:
+            errors.append("no tickers given")
+            raw_items = []
+        items: list[PreparedItem] = []
+        notes: list[str] = []
+        seen: dict[str, Any] = {}
+        for raw in raw_items:
+            try:
+                ticker = normalise_ticker(raw)
+            except ValueError as exc:
+                errors.append(str(exc))
+                continue
+            if ticker in seen:
+                notes.append(f"duplicate ticker {raw!s} removed (same as {seen[ticker]!s})")
+                continue
+            seen[ticker] = raw
+            key = slugify(f"{ticker} stock analysis {today.isoformat()}")
+            items.append(PreparedItem(key=key, input=ticker, label=ticker))
+        if errors:
+            raise InvalidItems(errors)
+        return items, notes
+
+    # -- one item --------------------------------------------------------------------------------
+
+    def provider(self, ctx: ItemContext) -> PriceProvider:
+        source = ctx.options.get("data_source", DEFAULT_SOURCE)
+        injected = (ctx.services or {}).get("price_providers") or {}
+        if source in injected:
+            return injected[source]
+        settings = {**self.settings, **((ctx.services or {}).get("settings") or {})}
+        upload = ctx.options.get("csv_upload_id")
+        path = None
+        if source == "csv" and upload:
+            if not UPLOAD_ID_RE.match(str(upload)):
+                raise ProviderError("csv_upload_id is not a valid upload id")
+            path = upload_path(settings.get("INSTANCE_PATH", "instance"), ctx.user_id,
+                               str(upload))
+        return provider_for(source, settings, upload_path=path)
+
+    def process(self, item: PreparedItem, ctx: ItemContext) -> Article:
+        ticker = str(item.input)
+        data = {"ticker": ticker}
+
+        def step(message: str, percent: int) -> None:
+            ctx.checkpoint()
+            ctx.progress("processing", f"{message}: {ticker}", percent=percent, data=data)
+
+        step("Fetching prices", 10)
+        history = self.provider(ctx).history(ticker, years=YEARS)
+        if history.frame.empty:
+            raise AutomationError(f"{ticker}: no prices")
+        report = build_report(history, self.writer, step=step)
+        ctx.checkpoint()
+        workdir = Path(ctx.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for image in report.images:
+            (workdir / image.filename).write_bytes(image.data)
+        (workdir / "report.json").write_text(json.dumps(report.report_json(), indent=1,
+                                                        default=str))
+        ctx.progress("processing", f"Article ready: {ticker}", percent=100, data=data)
+        tags = [ticker, "stock analysis"] + (["demo data"] if history.is_demo else [])
+        return Article(slug=item.key, title=report.text.title, html=report.text.html,
+                       excerpt=report.text.excerpt, images=report.images,
+                       categories=["Stock Analysis"], tags=tags)
+
+
+def create(settings: Mapping[str, Any]) -> StockAutomation:
+    """Entry point the portal's automation registry calls."""
+    return StockAutomation(settings)
