@@ -1,9 +1,11 @@
 """The app's long-lived services (store, run manager ...), built once per app.
 
 The automation registry is built here: each product kind is registered only when its module
-imports, so the portal starts while a pipeline is broken or absent. Tests add their own kinds
-through ``TICKZEN_EXTRA_AUTOMATIONS`` (config or environment: comma-separated module names,
-each with ``create(settings)`` returning one automation or a list); nothing test-only ships.
+imports, so the portal starts while a pipeline is broken or absent (config
+``TICKZEN_AUTOMATION_MODULES``, comma-separated, narrows the product modules loaded). Tests add
+their own kinds through ``TICKZEN_EXTRA_AUTOMATIONS`` (config or environment: comma-separated
+module names, each with ``create(settings)`` returning one automation or a list); nothing
+test-only ships.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +65,8 @@ def build_services(app: Flask) -> Services:
         lease_seconds=float(app.config.get("TICKZEN_LEASE_SECONDS", 30)),
         autostart=bool(app.config.get("TICKZEN_START_RUNNER", True)),
         services={"settings": settings},
+        instance_id=instance_id(),
+        takeover=bool(app.config.get("SOCKETIO_MESSAGE_QUEUE")),
     )
     if runs.autostart:
         runs.recover(auto_resume=bool(app.config.get("TICKZEN_AUTO_RESUME")),
@@ -69,12 +75,22 @@ def build_services(app: Flask) -> Services:
                     automations=automations)
 
 
+def instance_id() -> str:
+    """This process's name as a run owner: the Azure instance (WEBSITE_INSTANCE_ID) or the host,
+    the pid, and a random part, so logs and ``runs.owner`` say which server holds a run."""
+    where = os.environ.get("WEBSITE_INSTANCE_ID") or socket.gethostname() or "host"
+    return f"{where[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def load_automations(settings: Mapping[str, Any]) -> dict[str, Any]:
     """kind -> Automation for every product module that imports, plus the configured extras."""
     registry: dict[str, Any] = {}
     extra = settings.get("TICKZEN_EXTRA_AUTOMATIONS") or os.environ.get(
         "TICKZEN_EXTRA_AUTOMATIONS", "")
-    names = list(PRODUCT_AUTOMATIONS) + [n.strip() for n in str(extra).split(",") if n.strip()]
+    product = settings.get("TICKZEN_AUTOMATION_MODULES")
+    product = PRODUCT_AUTOMATIONS if product is None else [
+        n.strip() for n in str(product).split(",") if n.strip()]
+    names = list(product) + [n.strip() for n in str(extra).split(",") if n.strip()]
     for name in names:
         try:
             module = importlib.import_module(name)

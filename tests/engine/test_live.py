@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.support.live_server import unique_email
 from tests.support.test_automations import read_record
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,8 @@ def finished(sock, run_id):
 
 
 def test_two_users_are_isolated(live_server):
-    alice, bob = live_server.register("alice@example.com"), live_server.register("bob@example.com")
+    alice = live_server.register(unique_email("alice"))
+    bob = live_server.register(unique_email("bob"))
     a_site, b_site = live_server.add_local_site(alice), live_server.add_local_site(bob)
     a_sock, b_sock = live_server.socket(alice), live_server.socket(bob)
     a_run = live_server.start_run(alice, a_site, ["a1", "a2"], steps=3)
@@ -52,7 +54,7 @@ def test_anonymous_socket_is_refused(live_server):
 
 
 def test_disconnect_and_replay_lose_nothing_and_duplicate_nothing(live_server, tmp_path):
-    alice = live_server.register("alice@example.com")
+    alice = live_server.register(unique_email("alice"))
     site = live_server.add_local_site(alice)
     first = live_server.socket(alice)
     run_id = live_server.start_run(alice, site, ["r1", "r2", "r3", "r4"], steps=4, delay=0.05)
@@ -81,7 +83,7 @@ def test_disconnect_and_replay_lose_nothing_and_duplicate_nothing(live_server, t
 
 
 def test_pause_stops_progress_until_resume_finishes(live_server, tmp_path):
-    alice = live_server.register("alice@example.com")
+    alice = live_server.register(unique_email("alice"))
     site = live_server.add_local_site(alice)
     sock = live_server.socket(alice)
     record = tmp_path / "calls.log"
@@ -108,7 +110,7 @@ def test_pause_stops_progress_until_resume_finishes(live_server, tmp_path):
 
 def test_kill_9_mid_run_then_restart_and_resume_publishes_every_item_once(
         live_server_factory, tmp_path):
-    server = live_server_factory().start()
+    server = live_server_factory(TICKZEN_AUTOMATION_MODULES="").start()   # fast restarts
     alice = server.register("alice@example.com")
     site = server.add_local_site(alice)
     record = tmp_path / "calls.log"
@@ -157,7 +159,7 @@ def test_kill_9_mid_run_then_restart_and_resume_publishes_every_item_once(
 
 
 def test_auto_resume_after_kill_9(live_server_factory, tmp_path):
-    server = live_server_factory(TICKZEN_AUTO_RESUME=True).start()
+    server = live_server_factory(TICKZEN_AUTO_RESUME=True, TICKZEN_AUTOMATION_MODULES="").start()
     alice = server.register("alice@example.com")
     site = server.add_local_site(alice)
     record = tmp_path / "calls.log"

@@ -2,7 +2,8 @@
 
 Fixtures:
 - ``live_server_factory``: ``make(**config) -> LiveServer`` (stopped at the end of the test);
-- ``live_server``: one started LiveServer (with the test automation kind loaded).
+- ``live_server``: one started LiveServer for the session (the test automation kind loaded);
+  tests sharing it register users with ``unique_email()``.
 
 ``LiveServer`` starts ``create_app(config)`` + ``socketio.run`` (what ``python
 main_portal_app.py`` does) on a free 127.0.0.1 port, in its own process group, with a temp SQLite
@@ -21,6 +22,7 @@ comes as JSON in ``TICKZEN_LIVE_CONFIG``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -158,10 +160,8 @@ class LiveServer:
 
     def close_sockets(self) -> None:
         for sock in self.sockets:
-            try:
+            with contextlib.suppress(Exception):     # the server may be gone already
                 sock.disconnect()
-            except Exception:  # noqa: BLE001 - the server may be gone already
-                pass
         self.sockets.clear()
 
     def stop(self) -> None:
@@ -296,9 +296,19 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         server.stop()
 
 
-@pytest.fixture
-def live_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
-    return live_server_factory().start()
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One portal for the whole session (register users with ``unique_email``)."""
+    server = LiveServer(tmp_path_factory.mktemp("live-portal")).start()
+    yield server
+    server.stop()
+
+
+def unique_email(prefix: str = "user") -> str:
+    """A fresh address, so tests sharing the session's server never collide."""
+    import uuid
+
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def _serve() -> None:   # pragma: no cover - runs in the subprocess
