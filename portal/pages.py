@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 # Runs the dashboard shows as "active": a thread owns them, or they wait for the user.
 DASHBOARD_ACTIVE = (*RUN_ACTIVE, "paused", "interrupted")
 RECENT_RUNS = 10
+RECENT_POSTS = 5
 
 
 @bp.route("/")
@@ -29,7 +30,8 @@ def dashboard():
     recent = store.list_runs(user_id, limit=RECENT_RUNS)
     site_names = {site.id: site.name for site in sites}
     return render_template("dashboard.html", sites=sites, active_runs=active,
-                           recent_runs=recent, site_names=site_names)
+                           recent_runs=recent, site_names=site_names,
+                           recent_posts=store.list_posts(user_id, limit=RECENT_POSTS))
 
 
 @bp.route("/healthz")

@@ -296,6 +296,7 @@
         view.control(self.model, btn.getAttribute("data-action"), btn);
       });
     });
+    if (view.mode === "dashboard") this.q(".tz-log-wrap").open = false;
     var open = this.q(".tz-run-open");
     open.href = "/runs/" + encodeURIComponent(model.id);
     if (view.mode === "run") open.hidden = true;
@@ -423,7 +424,8 @@
   LiveView.prototype.wants = function (run) {
     if (this.mode === "run") return String(run.run_id || run.id) === String(this.runId);
     if (this.mode === "kind") return run.kind === this.kind;
-    return true;
+    // dashboard: the runs that are still going (a finished one stays once shown)
+    return !run.status || !RUN_FINAL[run.status] || !!this.models[String(run.run_id || run.id)];
   };
 
   LiveView.prototype.upsert = function (data) {
@@ -446,6 +448,8 @@
     if (panel) panel.render();
     var empty = document.getElementById("tz-runs-empty");
     if (empty) empty.hidden = Object.keys(this.models).length > 0;
+    var fallback = document.getElementById("tz-static-runs");   // the no-JS list
+    if (fallback && this.connection === "connected") fallback.hidden = true;
   };
 
   LiveView.prototype.connect = function () {
@@ -491,6 +495,8 @@
 
   LiveView.prototype.onSnapshot = function (payload) {
     var self = this, seen = {};
+    var fallback = document.getElementById("tz-static-runs");
+    if (fallback) fallback.hidden = true;
     var runs = Array.isArray(payload.runs) ? payload.runs.filter(function (r) { return self.wants(r); }) : [];
     if (this.mode !== "run") runs = runs.slice(0, this.limit);
     runs.slice().reverse().forEach(function (r) {

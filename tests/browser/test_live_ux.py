@@ -186,3 +186,24 @@ def test_earnings_calendar_by_day_pick_and_run(portal_server, new_page):
     assert len(labels) == 2
     assert all(label.startswith(ticker) for label, ticker in zip(labels, chosen, strict=True))
     expect(run.locator('.tz-card[data-status="published"]')).to_have_count(2)
+
+
+def test_dashboard_shows_a_run_started_elsewhere_live(portal_server, new_page, tmp_path):
+    page, _ = new_page(portal_server.base_url)
+    site = local_site_in_store(portal_server, register(page, "dash"))
+    page.goto("/")
+    expect_connected(page)
+    expect(page.locator("#tz-runs-empty")).to_be_visible()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    run_id = _start_gated(page, site.id, gate)          # as if from another tab
+    run = panel(page, run_id)
+    expect(run.locator(".tz-run-status")).to_have_text("Running")
+    expect(page.locator("#tz-runs-empty")).to_be_hidden()
+    expect(run.locator(".tz-run-open")).to_have_attribute("href", f"/runs/{run_id}")
+    (gate / "open").touch()
+    expect(run.locator(".tz-run-status")).to_have_text("Completed")
+    page.reload()                                       # finished runs are no longer "active"
+    expect_connected(page)
+    expect(page.locator("article.tz-run")).to_have_count(0)
+    expect(page.locator("#recent-posts li")).to_have_count(2)
