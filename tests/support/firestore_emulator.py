@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.procs import free_port, need, spawn, stop
 
 EMULATOR_JAR = Path(os.environ.get(
     "FIRESTORE_EMULATOR_JAR",
@@ -47,18 +47,6 @@ class FirestoreEmulator:
             response.read()
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"Firestore emulator required under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"Firestore emulator not available: {reason}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _answers(host: str) -> bool:
     try:
         with urllib.request.urlopen(f"http://{host}/", timeout=1) as response:
@@ -67,42 +55,25 @@ def _answers(host: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the emulator's process group (it is its own session leader), by id."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
 @pytest.fixture(scope="session")
 def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirestoreEmulator]:
     java = shutil.which("java")
-    if not EMULATOR_JAR.is_file():
-        _unavailable(f"no emulator jar at {EMULATOR_JAR}; {INSTALL_HINT}")
-    if java is None:
-        _unavailable(f"no `java` on PATH; {INSTALL_HINT}")
-    host = f"127.0.0.1:{_free_port()}"
+    need(EMULATOR_JAR.is_file(),
+         f"Firestore emulator jar not found at {EMULATOR_JAR}; {INSTALL_HINT}")
+    need(java is not None, f"no `java` on PATH for the Firestore emulator; {INSTALL_HINT}")
+    assert java is not None
+    host = f"127.0.0.1:{free_port()}"
     log_path = tmp_path_factory.mktemp("firestore") / "emulator.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [java, "-cp", str(EMULATOR_JAR),
-             "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
-             "--host=127.0.0.1", f"--port={host.split(':')[1]}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+    process = spawn([java, "-cp", str(EMULATOR_JAR),
+                     "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+                     "--host=127.0.0.1", f"--port={host.split(':')[1]}"],
+                    "firestore-emulator", log=log_path)
     emulator = FirestoreEmulator(host=host, process=process, log_path=log_path)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(host):
             if process.poll() is not None or time.monotonic() > deadline:
-                _stop(process)
+                stop(process)
                 pytest.fail(f"Firestore emulator did not start; log:\n{log_path.read_text()}",
                             pytrace=False)
             time.sleep(0.1)
@@ -116,7 +87,7 @@ def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fir
             else:
                 os.environ["FIRESTORE_EMULATOR_HOST"] = previous
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture
