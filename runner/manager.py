@@ -95,7 +95,7 @@ class RunManager:
                  clock: Callable[[], float] = time.monotonic, max_items: int = 500,
                  lease_seconds: float = 30.0, checkpoint_interval: float = 0.1,
                  autostart: bool = True, timer_factory: TimerFactory = _thread_timer,
-                 services: Mapping[str, Any] | None = None) -> None:
+                 services: Mapping[str, Any] | None = None, takeover: bool = False) -> None:
         self.store = store
         self.emit = emit
         self.automations = automations
@@ -112,6 +112,8 @@ class RunManager:
         self.autostart = autostart
         self.timer_factory = timer_factory
         self.services = dict(services or {})
+        # Several instances: the heartbeat also continues runs whose owner's lease expired.
+        self.takeover = takeover
         self._lock = threading.RLock()
         self._jobs: dict[str, _Job] = {}
         self._reporters: dict[str, ProgressReporter] = {}
@@ -284,10 +286,16 @@ class RunManager:
         """Runs left running/pausing by a dead process -> interrupted; start queued runs.
 
         ``single_instance``: every other owner is a dead process (a new instance id per
-        process); otherwise only runs whose lease expired are taken. Returns the ids made
-        interrupted. With ``auto_resume`` the ones that were running are resumed (a run that
-        was being paused stays interrupted: its user asked it to stop).
+        process). Otherwise (several instances) nothing is interrupted: another instance may be
+        working on those runs, and the heartbeat's takeover sweep continues any whose lease
+        expires. Returns the ids made interrupted. With ``auto_resume`` the ones that were
+        running are resumed (a run that was being paused stays interrupted: its user asked it
+        to stop).
         """
+        if not single_instance:
+            self.takeover = True
+            self.start()
+            return []
         now = utcnow()
         found: list[str] = []
         to_resume: list[str] = []
@@ -387,11 +395,52 @@ class RunManager:
                 except (ConflictError, NotFoundError):
                     self.store.release_lease(run.id, self.instance_id)
                     continue
-                job = _Job(run_id=run.id, user_id=run.user_id)
-                job.thread = threading.Thread(target=self._execute, args=(job,), daemon=True,
-                                              name=f"tickzen-run-{run.id[:8]}")
-                self._jobs[run.id] = job
-                job.thread.start()
+                self._launch(run)
+
+    def _launch(self, run: Run) -> None:
+        """Start a worker thread for ``run`` (its lease is ours; caller holds the lock)."""
+        job = _Job(run_id=run.id, user_id=run.user_id)
+        job.thread = threading.Thread(target=self._execute, args=(job,), daemon=True,
+                                      name=f"tickzen-run-{run.id[:8]}")
+        self._jobs[run.id] = job
+        job.thread.start()
+
+    def take_over(self) -> list[str]:
+        """Continue running/pausing runs whose owner's lease has expired (a dead instance).
+
+        The lease is taken with the store's compare-and-set, so of several instances sweeping
+        at once one wins. The new worker skips items done, and an item left ``publishing`` goes
+        through the publishing service's ledger and slug look-up: nothing is published twice.
+        Returns the ids taken.
+        """
+        if not self.autostart or self._shutdown.is_set():
+            return []
+        taken: list[str] = []
+        for run in self.store.list_runs(statuses=_WORKED, limit=10_000):
+            now = utcnow()
+            if run.lease_until is not None and run.lease_until > now:
+                continue
+            with self._lock:
+                if len(self._jobs) >= self.max_runs:
+                    break
+                if run.id in self._jobs:
+                    continue
+                until = now + timedelta(seconds=self.lease_seconds)
+                try:
+                    if not self.store.acquire_lease(run.id, self.instance_id, until, now):
+                        continue
+                except NotFoundError:
+                    continue
+                current = self.store.get_run(run.id)
+                if current is None or current.status not in _WORKED:
+                    self.store.release_lease(run.id, self.instance_id)
+                    continue
+                self._reporters.pop(run.id, None)   # stale: made for a control message
+                log.warning("taking over run %s (%s) from %s: its lease expired at %s",
+                            run.id, current.status, run.owner, run.lease_until)
+                self._launch(current)
+                taken.append(run.id)
+        return taken
 
     def _beat(self) -> None:
         interval = max(0.05, self.lease_seconds / 3)
@@ -404,6 +453,8 @@ class RunManager:
                 for job in jobs:
                     if not self.store.acquire_lease(job.run_id, self.instance_id, until, now):
                         job.lost = True
+                if self.takeover:
+                    self.take_over()
                 self._schedule()
             except Exception:   # the heartbeat must outlive a store hiccup
                 log.exception("runner heartbeat failed")
@@ -505,6 +556,8 @@ class RunManager:
         status = run.status if run else "cancelled"
         if status == "cancelled":
             raise StopRequested("cancel")
+        if run is not None and run.owner not in (None, self.instance_id):
+            raise StopRequested("lost")         # another instance took the run over
         if status == "pausing":
             raise StopRequested("pause")
         if status != "running":
