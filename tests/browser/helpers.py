@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from storage.base import Site
 
-_counter = itertools.count(1)
 PASSWORD = "correct-horse-battery-1"
 
 
 def register(page: Page, prefix: str = "user") -> str:
     """Register a new account through the form (which signs in); returns its email."""
-    email = f"{prefix}{next(_counter)}-{id(page) % 100000}@example.com"
+    email = f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
     page.goto("/register")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)

@@ -22,10 +22,10 @@ from tests.browser.helpers import (
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_pause_reload_resume_retry_in_two_tabs(portal_server, new_page, artifacts, tmp_path):
-    page, _ = new_page(portal_server.base_url)
+def test_pause_reload_resume_retry_in_two_tabs(live_server, new_page, artifacts, tmp_path):
+    page, _ = new_page(live_server.url)
     email = register(page, "owner")
-    site = local_site_in_store(portal_server, email)
+    site = local_site_in_store(live_server, email)
     gate = tmp_path / "gate"
     gate.mkdir()
     answer = api_post(page, "/api/runs", {
@@ -69,7 +69,7 @@ def test_pause_reload_resume_retry_in_two_tabs(portal_server, new_page, artifact
     assert after == before
 
     # A second tab of the same user follows the same run; resuming there updates both.
-    tab2, _ = new_page(portal_server.base_url, context=page.context)
+    tab2, _ = new_page(live_server.url, context=page.context)
     tab2.goto(f"/runs/{run_id}")
     expect_connected(tab2)
     run2 = panel(tab2, run_id)
@@ -109,7 +109,7 @@ def test_pause_reload_resume_retry_in_two_tabs(portal_server, new_page, artifact
     page.screenshot(path=str(artifacts / "run-page-end.png"), full_page=True)
 
     # Another user sees none of it: not the page, not the API, not the history.
-    other, _ = new_page(portal_server.base_url)
+    other, _ = new_page(live_server.url)
     register(other, "other")
     assert other.request.get(f"/runs/{run_id}").status == 404
     assert other.request.get(f"/api/runs/{run_id}").status == 404

@@ -41,9 +41,9 @@ def _wait_for_status(page, run_id: str, status: str, limit: float = 60) -> None:
     raise AssertionError(f"run {run_id} never became {status}")
 
 
-def test_reconnect_catches_up_with_nothing_lost_or_doubled(portal_server, new_page, tmp_path):
-    page, _ = new_page(portal_server.base_url)
-    site = local_site_in_store(portal_server, register(page, "reconnect"))
+def test_reconnect_catches_up_with_nothing_lost_or_doubled(live_server, new_page, tmp_path):
+    page, _ = new_page(live_server.url)
+    site = local_site_in_store(live_server, register(page, "reconnect"))
     gate = tmp_path / "gate"
     gate.mkdir()
     run_id = _start_gated(page, site.id, gate)
@@ -67,7 +67,7 @@ def test_reconnect_catches_up_with_nothing_lost_or_doubled(portal_server, new_pa
     assert [s for _, s in card_states(page, run_id)] == ["published", "published"]
 
     # The log equals a fresh page's: every stored event once, in order.
-    fresh, _ = new_page(portal_server.base_url, context=page.context)
+    fresh, _ = new_page(live_server.url, context=page.context)
     fresh.goto(f"/runs/{run_id}")
     expect(panel(fresh, run_id).locator(".tz-log .tz-log-message").last).to_contain_text(
         "Run complete")
@@ -77,8 +77,8 @@ def test_reconnect_catches_up_with_nothing_lost_or_doubled(portal_server, new_pa
     assert len(set(expected)) == len(expected)
 
 
-def test_connection_indicator_follows_the_network(portal_server, new_page):
-    page, watch = new_page(portal_server.base_url)
+def test_connection_indicator_follows_the_network(live_server, new_page):
+    page, watch = new_page(live_server.url)
     register(page, "offline")
     page.goto("/automation/stock")
     expect_connected(page)
@@ -90,9 +90,9 @@ def test_connection_indicator_follows_the_network(portal_server, new_page):
     watch.allow_console("ERR_INTERNET_DISCONNECTED")    # the browser's own note while offline
 
 
-def test_small_screen_and_keyboard(portal_server, new_page, tmp_path, artifacts):
-    page, _ = new_page(portal_server.base_url, width=375, height=740)
-    site = local_site_in_store(portal_server, register(page, "mobile"))
+def test_small_screen_and_keyboard(live_server, new_page, tmp_path, artifacts):
+    page, _ = new_page(live_server.url, width=375, height=740)
+    site = local_site_in_store(live_server, register(page, "mobile"))
     gate = tmp_path / "gate"
     gate.mkdir()
     run_id = _start_gated(page, site.id, gate, items=("a-very-long-item-name-" * 4, "two"))
@@ -136,9 +136,9 @@ def _xlsx_bytes() -> bytes:
     return buf.getvalue()
 
 
-def test_ticker_uploads_preview_and_fill_the_items(portal_server, new_page):
-    page, _ = new_page(portal_server.base_url)
-    local_site_in_store(portal_server, register(page, "upload"))
+def test_ticker_uploads_preview_and_fill_the_items(live_server, new_page):
+    page, _ = new_page(live_server.url)
+    local_site_in_store(live_server, register(page, "upload"))
     page.goto("/automation/stock")
     upload = page.get_by_label("Or upload a ticker list (CSV or XLSX)")
 
@@ -165,9 +165,9 @@ def test_ticker_uploads_preview_and_fill_the_items(portal_server, new_page):
     expect(page.locator("#upload-preview")).to_be_hidden()
 
 
-def test_earnings_calendar_by_day_pick_and_run(portal_server, new_page):
-    page, _ = new_page(portal_server.base_url)
-    local_site_in_store(portal_server, register(page, "earnings"))
+def test_earnings_calendar_by_day_pick_and_run(live_server, new_page):
+    page, _ = new_page(live_server.url)
+    local_site_in_store(live_server, register(page, "earnings"))
     page.goto("/automation/earnings")
     expect_connected(page)
     page.get_by_label("Calendar provider").select_option("demo")
@@ -188,9 +188,9 @@ def test_earnings_calendar_by_day_pick_and_run(portal_server, new_page):
     expect(run.locator('.tz-card[data-status="published"]')).to_have_count(2)
 
 
-def test_dashboard_shows_a_run_started_elsewhere_live(portal_server, new_page, tmp_path):
-    page, _ = new_page(portal_server.base_url)
-    site = local_site_in_store(portal_server, register(page, "dash"))
+def test_dashboard_shows_a_run_started_elsewhere_live(live_server, new_page, tmp_path):
+    page, _ = new_page(live_server.url)
+    site = local_site_in_store(live_server, register(page, "dash"))
     page.goto("/")
     expect_connected(page)
     expect(page.locator("#tz-runs-empty")).to_be_visible()

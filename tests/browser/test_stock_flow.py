@@ -30,8 +30,8 @@ def _add_local_site(page, name: str) -> None:
     expect(page.get_by_text(name).first).to_be_visible()
 
 
-def test_five_ticker_demo_run_publishes_every_item(portal_server, new_page, artifacts):
-    page, _ = new_page(portal_server.base_url)
+def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifacts):
+    page, _ = new_page(live_server.url)
     register(page, "stock")
     _add_local_site(page, "Demo archive")
 
@@ -75,10 +75,10 @@ def test_five_ticker_demo_run_publishes_every_item(portal_server, new_page, arti
     expect(page.locator("#history-posts tbody tr")).to_have_count(5)
 
 
-def test_hostile_ticker_is_refused_and_shown_as_text(portal_server, new_page):
-    page, watch = new_page(portal_server.base_url)
+def test_hostile_ticker_is_refused_and_shown_as_text(live_server, new_page):
+    page, watch = new_page(live_server.url)
     email = register(page, "hostile")
-    site = local_site_in_store(portal_server, email)
+    site = local_site_in_store(live_server, email)
     page.goto("/automation/stock")
     expect_connected(page)
     page.get_by_label("Tickers").fill(f"AAPL\n{HOSTILE}")

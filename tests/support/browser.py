@@ -4,15 +4,14 @@
 ../shared/notes/infra.md; skipped with a reason when Chromium or Playwright is missing, failed
 under ``CI=true``. ``new_page`` (function): pages in fresh browser contexts (one per user) whose
 console errors, page errors and dialogs are collected; the fixture asserts at teardown that
-none happened, unless a test takes them over (``watch.allow_console(...)``).
+none happened, unless a test takes them over (``watch.allow_console(...)``). The portal under
+test is tests/support/live_server.py's ``live_server``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.procs import ROOT, free_port, need, spawn, stop, wait_for_port
+from tests.support.procs import ROOT, need
 
 CHROMIUM = os.environ.get("TICKZEN_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -117,55 +116,3 @@ def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
 
-
-# ---------------------------------------------------------------------------------------------
-# The real portal in a subprocess (until the engine's tests/support/live_server.py is shared).
-
-_SERVE = """
-import json, os
-from main_portal_app import create_app, socketio
-app = create_app(json.loads(os.environ["TICKZEN_TEST_OVERRIDES"]))
-socketio.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), allow_unsafe_werkzeug=True,
-             use_reloader=False, log_output=False)
-"""
-
-
-@dataclass
-class PortalServer:
-    base_url: str
-    store_url: str
-    folder: Path
-    log: Path
-
-    def open_store(self) -> Any:
-        """The server's own store (SQLite is safe across processes), for arranging data."""
-        from storage.base import open_store
-
-        return open_store(self.store_url)
-
-
-@pytest.fixture(scope="module")
-def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
-    """``python main_portal_app``'s app on a free port, its own SQLite file, archive and
-    workdirs, with the test-only kind ``test`` (tests/support/test_automations.py)."""
-    folder = tmp_path_factory.mktemp("portal")
-    port = free_port()
-    store_url = f"sqlite:///{folder / 'tickzen.db'}"
-    overrides = {"ENV_NAME": "testing", "TICKZEN_STORE": store_url,
-                 "TICKZEN_START_RUNNER": True, "TICKZEN_ARCHIVE_DIR": str(folder / "archive"),
-                 "TICKZEN_WORKDIR": str(folder / "runs"),
-                 "TICKZEN_EXTRA_AUTOMATIONS": "tests.support.test_automations"}
-    env = dict(os.environ, PORT=str(port), TICKZEN_TEST_OVERRIDES=json.dumps(overrides),
-               PYTHONUNBUFFERED="1")
-    log = folder / "server.log"
-    proc = spawn([sys.executable, "-c", _SERVE], "browser-portal", log=log, cwd=ROOT, env=env)
-    try:
-        wait_for_port(port, timeout=60, proc=proc)
-    except RuntimeError as exc:
-        stop(proc)
-        raise RuntimeError(f"{exc}; server log:\n{log.read_text()[-4000:]}") from exc
-    try:
-        yield PortalServer(base_url=f"http://127.0.0.1:{port}", store_url=store_url,
-                           folder=folder, log=log)
-    finally:
-        stop(proc)
