@@ -664,3 +664,16 @@ def test_datetimes_round_trip_as_aware_utc(store: Store) -> None:
     assert got.lease_until == T0
     assert_aware_utc(got.updated_at)
     assert_aware_utc(store.list_items(run.id)[0].updated_at)
+
+
+def test_unstorable_values_are_refused_and_store_nothing(store: Store) -> None:
+    run = make_run(store)
+    with pytest.raises(ValueError):
+        store.append_event(run.id, {"stage": "processing", "data": object()})
+    with pytest.raises(ValueError):
+        store.update_run(run.id, lease_until=datetime(2026, 1, 1))          # naive
+    with pytest.raises(ValueError):
+        store.update_item(run.id, 0, result={"bad": float("nan")})
+    assert store.get_run(run.id) == run
+    assert store.list_events(run.id) == []
+    assert store.get_item(run.id, 0).result == {}
