@@ -213,7 +213,7 @@ class DemoProvider:
         gross = rng.uniform(25, 75)
         operating = gross * rng.uniform(0.3, 0.7)
         return Fundamentals(
-            ticker=ticker, name=f"{ticker} (demo company)", quarters=quarters,
+            ticker=ticker, name=f"{ticker} Demo Corp.", quarters=quarters,
             next_report_date=min(upcoming).isoformat() if upcoming else None,
             next_eps_estimate=round(eps * 1.03, 2), next_revenue_estimate=round(revenue * 1.02, -5),
             gross_margin=round(gross, 1), operating_margin=round(operating, 1),

@@ -36,6 +36,7 @@ from automation_scripts.earnings_data import (
     normalise_ticker,
 )
 from automation_scripts.publishing import Article, Image, sanitize_html
+from automation_scripts.writing import Writer, writer_from_settings
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "article_templates"
 MAX_ITEMS = 500
@@ -43,11 +44,9 @@ MAX_ITEMS = 500
 
 def template_env() -> jinja2.Environment:
     """Plain (non-Flask) Jinja with autoescape: feed and provider text is never trusted."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(money=_money, pct=_pct, pct_plain=_pct_plain, big=_big)
-    return env
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
 
 
 def clean_html(html: str) -> str:
@@ -120,7 +119,7 @@ class EarningsAutomation:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
         self.config = ProviderConfig.from_settings(self.settings)
-        self.env = template_env()
+        self.writer: Writer = writer_from_settings(self.settings)
 
     # -- prepare ---------------------------------------------------------------------------
 
@@ -218,44 +217,58 @@ class EarningsAutomation:
 
     def render(self, slug: str, f: Fundamentals, article_type: str, report_date: str,
                hour: str | None, chart: bytes) -> Article:
-        """Template writer: every number comes from ``f``; nothing is invented."""
-        latest = f.quarters[-1]
-        surprises = [q.surprise_pct for q in f.quarters if q.surprise_pct is not None]
-        beats = sum(1 for s in surprises if s > 0)
-        eps_change = None
-        if f.next_eps_estimate is not None and latest.eps_actual:
-            eps_change = (f.next_eps_estimate - latest.eps_actual) / abs(latest.eps_actual) * 100
-        verdict = "in line"
-        if latest.surprise_pct is not None and latest.surprise_pct > 0.5:
-            verdict = "beat"
-        elif latest.surprise_pct is not None and latest.surprise_pct < -0.5:
-            verdict = "miss"
-        context = {
-            "f": f, "ticker": f.ticker, "quarters": f.quarters, "latest": latest,
-            "beats": beats, "avg_surprise": sum(surprises) / len(surprises) if surprises else None,
-            "last_surprise": latest.surprise_pct, "growth_yoy": f.revenue_growth_yoy(),
-            "growth_qoq": f.revenue_growth_qoq(), "eps_change": eps_change, "verdict": verdict,
-            "report_date_long": date.fromisoformat(report_date).strftime("%A, %B %-d, %Y"),
-            "hour_text": {"bmo": "before the market opens",
-                          "amc": "after the market closes"}.get(hour or ""),
-        }
-        html = clean_html(self.env.get_template(f"earnings/{article_type}.html.j2")
-                          .render(**context))
+        """Write the article through the shared Writer (templates, or the LLM with the
+        template as fallback); every number in ``facts`` comes from ``f``."""
+        facts = earnings_facts(f, article_type, report_date, hour)
+        text = self.writer.write(f"earnings/{article_type}", facts)
         demo = " (demo data)" if f.demo else ""
-        if article_type == "preview":
-            title = f"{f.ticker} earnings preview: what to expect on {report_date}{demo}"
-            excerpt = (f"{f.ticker} reports on {report_date}; consensus EPS "
-                       f"{_money(f.next_eps_estimate)}.{demo}")
-        else:
-            title = (f"{f.ticker} earnings recap: EPS {_money(latest.eps_actual)} vs "
-                     f"{_money(latest.eps_estimate)} expected{demo}")
-            excerpt = (f"{f.ticker} {verdict} estimates for {latest.period} "
-                       f"({_pct(latest.surprise_pct)} surprise).{demo}")
         image = Image(filename=f"{slug}-eps.png", data=chart, role="featured",
                       alt=f"{f.ticker} EPS actual vs estimate by quarter{demo}")
-        return Article(slug=slug, title=title, html=html, excerpt=excerpt, images=[image],
-                       categories=["Earnings"],
+        return Article(slug=slug, title=text.title, html=clean_html(text.html),
+                       excerpt=text.excerpt, images=[image], categories=["Earnings"],
                        tags=[f.ticker, "earnings", article_type] + (["demo"] if f.demo else []))
+
+
+def earnings_facts(f: Fundamentals, article_type: str, report_date: str,
+                   hour: str | None) -> dict[str, Any]:
+    """Plain, JSON-able facts for the writer: figures pre-formatted as the article shows them,
+    so a template and an LLM both quote exactly the same numbers."""
+    latest = f.quarters[-1]
+    surprises = [q.surprise_pct for q in f.quarters if q.surprise_pct is not None]
+    eps_change = None
+    if f.next_eps_estimate is not None and latest.eps_actual:
+        eps_change = (f.next_eps_estimate - latest.eps_actual) / abs(latest.eps_actual) * 100
+    verdict, verb = "in line", "matched"
+    if latest.surprise_pct is not None and latest.surprise_pct > 0.5:
+        verdict, verb = "beat", "beat"
+    elif latest.surprise_pct is not None and latest.surprise_pct < -0.5:
+        verdict, verb = "miss", "missed"
+
+    def quarter(q: Any) -> dict[str, Any]:
+        return {"period": q.period, "report_date": q.report_date or "n/a",
+                "eps_actual": _money(q.eps_actual), "eps_estimate": _money(q.eps_estimate),
+                "surprise": _pct(q.surprise_pct), "revenue": _big(q.revenue),
+                "revenue_estimate": _big(q.revenue_estimate)}
+
+    return {
+        "seed": f"{f.ticker}-{report_date}", "ticker": f.ticker, "name": f.name,
+        "demo": f.demo, "source": f.source, "article_type": article_type,
+        "report_date": report_date,
+        "report_date_long": date.fromisoformat(report_date).strftime("%A, %B %-d, %Y"),
+        "hour_text": {"bmo": "before the market opens",
+                      "amc": "after the market closes"}.get(hour or "", ""),
+        "quarters": [quarter(q) for q in f.quarters], "quarter_count": len(f.quarters),
+        "latest": quarter(latest), "beats": sum(1 for x in surprises if x > 0),
+        "avg_surprise": _pct(sum(surprises) / len(surprises)) if surprises else "n/a",
+        "growth_yoy": _pct(f.revenue_growth_yoy()), "growth_qoq": _pct(f.revenue_growth_qoq()),
+        "eps_change": _pct(eps_change), "verdict": verdict, "verdict_verb": verb,
+        "next_report_date": f.next_report_date or "",
+        "next_eps_estimate": _money(f.next_eps_estimate),
+        "next_revenue_estimate": _big(f.next_revenue_estimate),
+        "gross_margin": _pct_plain(f.gross_margin),
+        "operating_margin": _pct_plain(f.operating_margin),
+        "net_margin": _pct_plain(f.net_margin),
+    }
 
 
 def _hour(raw: Any) -> str | None:

@@ -272,3 +272,31 @@ def test_pause_between_steps_stops_the_item(tmp_path):
     with pytest.raises(StopRequested):
         automation.process(items[0], context)
     assert len(events) == 1                                    # stopped before the chart
+
+
+# -- the optional LLM writer ---------------------------------------------------------------------
+
+
+def test_llm_writer_writes_the_prose_and_the_template_keeps_the_figures(tmp_path, feed_server):
+    automation = create({"TICKZEN_LLM_BASE_URL": feed_server.url("llm"),
+                         "TICKZEN_LLM_MODEL": "stand-in", "TICKZEN_LLM_TIMEOUT": 5})
+    today = date(2026, 11, 25)
+    items, _ = automation.prepare(["AAPL"], {"data_source": "demo"}, today)
+    article = automation.process(items[0], ctx(tmp_path, today)[0])
+    assert article.title == "LLM headline" and article.excerpt == "LLM summary sentence."
+    assert "LLM analysis" in article.html and "<script" not in article.html
+    assert "Demo data:" in article.html                        # the frame keeps the banner,
+    assert article.html.count("<tr>") == 9                     # the figures table
+    assert "not investment advice" in article.html             # and the disclaimer
+
+
+def test_llm_unreachable_falls_back_to_the_template(tmp_path):
+    settings = {"TICKZEN_LLM_BASE_URL": f"http://127.0.0.1:{procs.free_port()}",
+                "TICKZEN_LLM_MODEL": "absent", "TICKZEN_LLM_TIMEOUT": 2}
+    today = date(2026, 11, 25)
+    with_llm, plain = create(settings), create({})
+    items, _ = plain.prepare(["AAPL"], {"data_source": "demo"}, today)
+    fallback = with_llm.process(items[0], ctx(tmp_path, today)[0])
+    template = plain.process(items[0], ctx(tmp_path, today)[0])
+    assert fallback.title == template.title and fallback.html == template.html
+    assert "earnings preview" in fallback.title

@@ -5,6 +5,8 @@
 ``/bad/...`` serves the bad cases: ``malformed.xml`` (not a feed), ``huge.xml`` (streams 8 MB
 without a Content-Length), ``huge-declared.xml`` (declares 50 MB), ``slow.xml`` (answers after
 ``?delay=`` seconds), ``error.xml`` (HTTP 500), ``empty.xml`` (a valid feed with no items).
+``POST /llm/v1/chat/completions`` is a stand-in for an OpenAI-compatible LLM (unreachable
+from here): it answers one fixed article as JSON, with a ``<script>`` the writer must strip.
 ``/_stats`` returns ``{path: {status: count}}``; ``/_reset`` clears it.
 
 Fixture: ``feed_server`` (session) -> ``FeedServer`` with ``url(path)``, ``stats()``, ``reset()``.
@@ -92,6 +94,20 @@ def _handler(root: Path) -> type[BaseHTTPRequestHandler]:
             if path in ("/bad/huge.xml", "/bad/huge-declared.xml"):
                 return self._huge(declared=path.endswith("declared.xml"))
             return self._send(404, b"not found", "text/plain")
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            length = int(self.headers.get("Content-Length") or 0)
+            request = json.loads(self.rfile.read(length) or b"{}")
+            if urlsplit(self.path).path != "/llm/v1/chat/completions":
+                return self._send(404, b"not found", "text/plain")
+            prompt = request["messages"][-1]["content"]
+            answer = {"title": "LLM headline", "summary": "LLM summary sentence.",
+                      "body_html": "<h2>LLM analysis</h2><p>" + "A careful paragraph. " * 8
+                                   + "</p><script>alert(1)</script>"
+                                   + f"<p>Prompt length {len(prompt)}.</p>"}
+            body = json.dumps({"choices": [{"message": {"role": "assistant",
+                                                        "content": json.dumps(answer)}}]})
+            return self._send(200, body.encode(), "application/json")
 
         def _feed(self, name: str) -> None:
             file = (root / name).resolve()
