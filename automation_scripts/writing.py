@@ -64,6 +64,11 @@ def plain_text(html: str) -> str:
                   .replace("&gt;", ">").replace("&quot;", '"').replace("&#39;", "'")).strip()
 
 
+def text_only(html: str) -> str:
+    """Plain text for titles and excerpts: no tags, and no angle brackets left to misread."""
+    return re.sub(r"[<>]", "", plain_text(html))
+
+
 def variant_index(seed: str, section: str, count: int) -> int:
     """Which of ``count`` phrasings ``seed`` uses in ``section`` (stable across processes)."""
     digest = hashlib.sha256(f"{seed}|{section}".encode()).digest()
@@ -115,10 +120,10 @@ class TemplateWriter:
 
         context = {"f": facts, "variant": variant}
         title = self.env.get_template(f"{kind}/title.txt.j2").render(context)
-        title = plain_text(title)
+        title = text_only(title)
         html = self.env.get_template(f"{kind}/article.html.j2").render(context)
         html = re.sub(r"\n\s*\n+", "\n", sanitize_html(html)).strip()
-        excerpt = plain_text(self.env.get_template(f"{kind}/excerpt.txt.j2").render(context))
+        excerpt = text_only(self.env.get_template(f"{kind}/excerpt.txt.j2").render(context))
         return ArticleText(title=title, html=html, excerpt=excerpt[:300], writer=self.name)
 
 
@@ -187,9 +192,9 @@ class LLMWriter:
                 body=_Markup(sanitize_html(answer["body_html"])),
                 variant=lambda section, count: variant_index(
                     str(facts.get("ticker", "")), section, count))
-            return ArticleText(title=plain_text(answer["title"])[:200],
+            return ArticleText(title=text_only(answer["title"])[:200],
                                html=sanitize_html(html),
-                               excerpt=plain_text(answer["summary"])[:300], writer=self.name)
+                               excerpt=text_only(answer["summary"])[:300], writer=self.name)
         except Exception as exc:  # noqa: BLE001 - any failure falls back, and says why
             log.warning("LLM writer (%s at %s) failed, using the template writer: %s: %s",
                         self.model, self.base_url, type(exc).__name__, str(exc)[:200])
