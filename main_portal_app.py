@@ -43,6 +43,8 @@ def create_app(config: Any = None) -> Flask:
     app.register_blueprint(run_pages.bp)
     from portal import sources  # earnings calendar, sports feeds and stories (issue 6)
     app.register_blueprint(sources.bp)
+    from portal import reports  # stock report pages and price uploads (issue 5)
+    app.register_blueprint(reports.bp)
     realtime.register(socketio)
     extensions.init_services(app)
     return app

@@ -90,7 +90,7 @@ def normalise_ticker(raw: Any) -> str:
 # Cleaning shared by csv and recorded data.
 
 
-def _find_columns(columns: Iterable[str]) -> dict[str, str]:
+def find_columns(columns: Iterable[str]) -> dict[str, str]:
     """Map our canonical names to the file's columns, case-insensitively.
 
     ``Adj Close`` is used for Close when present (it accounts for splits and dividends).
@@ -149,7 +149,7 @@ def clean_prices(table: pd.DataFrame, label: str = "the file") -> tuple[pd.DataF
     each said in ``problems``. Raises ProviderError naming missing required columns.
     """
     problems: list[str] = []
-    cols = _find_columns(table.columns)
+    cols = find_columns(table.columns)
     missing = [c for c in ("Date", "Close") if c not in cols
                and not (c == "Close" and "AdjClose" in cols)]
     if missing:
@@ -246,7 +246,7 @@ class CsvProvider:
         if not self.upload.is_file():
             raise ProviderError("the uploaded price file is gone; upload it again")
         table, notes = read_price_table(self.upload.read_bytes())
-        cols = _find_columns(table.columns)
+        cols = find_columns(table.columns)
         if "Ticker" in cols:
             wanted = set(_ticker_variants(ticker))
             syms = table[cols["Ticker"]].astype(str).str.strip().str.upper()
