@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.support.fault_proxy",
     "tests.support.browser",
     "tests.support.live_server",
+    "tests.support.portal_instances",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
