@@ -330,7 +330,7 @@
       if (c[k]) parts.push(c[k] + " " + k);
     });
     setText(this.q(".tz-run-counts"), parts.join(" · "));
-    setText(this.q(".tz-run-error"), m.status === "failed" && m.error ? m.error : "");
+    setText(this.q(".tz-run-error"), m.status === "failed" && m.error ? m.error : (this.notice || ""));
 
     var allowed = m.controls();
     this.el.querySelectorAll("[data-action]").forEach(function (btn) {
@@ -556,8 +556,11 @@
   LiveView.prototype.onError = function (e) {
     var id = e.run_id || e.automation_id;
     var panel = id && this.panels[String(id)];
-    if (panel) setText(panel.q(".tz-run-error"), String(e.message || "Error"));
-    if (panel) this.load(String(id), false);
+    if (!panel) return;
+    // An item's failure shows on its card; anything else (a refused pause...) stays shown
+    // until the next action on this run.
+    if (e.error_type !== "item_failed") panel.notice = String(e.message || "Error");
+    this.load(String(id), false);
   };
 
   LiveView.prototype.onControl = function (e, status) {
@@ -574,6 +577,7 @@
   LiveView.prototype.control = function (model, action, btn) {
     var self = this;
     var panel = this.panels[model.id];
+    panel.notice = "";
     setText(panel.q(".tz-run-error"), "");
     btn.disabled = true;
     btn.setAttribute("aria-busy", "true");
@@ -594,8 +598,9 @@
       self.upsert(run);
       done();
     }).catch(function (err) {
-      setText(panel.q(".tz-run-error"), err.message);
+      panel.notice = err.message;
       done();
+      self.load(model.id, false);
     });
   };
 

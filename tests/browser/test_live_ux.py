@@ -207,3 +207,31 @@ def test_dashboard_shows_a_run_started_elsewhere_live(live_server, new_page, tmp
     expect_connected(page)
     expect(page.locator("article.tz-run")).to_have_count(0)
     expect(page.locator("#recent-posts li")).to_have_count(2)
+
+
+def test_sports_stories_listed_picked_and_run(live_server, new_page, feed_server, shared_data):
+    page, _ = new_page(live_server.url)
+    local_site_in_store(live_server, register(page, "sports"))
+    page.goto("/automation/sports")
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+    feeds = [{"name": "BBC football", "url": feed_server.url("/feeds/bbc-sport-football.xml")},
+             {"name": "Mail football", "url": feed_server.url("/feeds/daily-mail-football.xml")},
+             {"name": "Broken", "url": feed_server.url("/bad/error.xml")}]
+    answer = page.request.put("/api/sports/feeds", data={"feeds": feeds},
+                              headers={"X-CSRFToken": token})
+    assert answer.status == 200, answer.text()
+    expect_connected(page)
+    page.get_by_role("button", name="Load stories").click()
+    status = page.locator("#stories-status")
+    expect(status).to_contain_text("Pick the stories")
+    expect(status).to_contain_text("Broken:")            # the bad feed is named, not fatal
+    stories = page.locator('#stories-list input[name="story"]')
+    assert stories.count() >= 2
+    title = page.locator("#stories-list label").first.text_content() or ""
+    stories.first.check()
+    page.get_by_role("button", name="Start run").click()
+    run = page.locator("article.tz-run").first
+    expect(run.locator(".tz-run-status")).to_have_text("Completed", timeout=60_000)
+    expect(run.locator('.tz-card[data-status="published"]')).to_have_count(1)
+    label = run.locator(".tz-card-label").first.text_content() or ""
+    assert label and label in title
