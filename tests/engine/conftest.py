@@ -95,3 +95,18 @@ def wait_status(store: Store, run_id: str, statuses: tuple[str, ...], timeout: f
             return status
         time.sleep(0.01)
     raise AssertionError(f"run {run_id} stayed {status}, expected one of {statuses}")
+
+
+def wait_record(path: Path, timeout: float = 20.0) -> list[str]:
+    """Wait until the test automation recorded a call (i.e. a worker is inside an item)."""
+    import time
+
+    from tests.support.test_automations import read_record
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = read_record(path)
+        if lines:
+            return lines
+        time.sleep(0.005)
+    raise AssertionError(f"nothing was recorded in {path}")

@@ -9,7 +9,7 @@ from unittest.mock import Mock
 import pytest
 
 from runner.manager import RunManager
-from tests.engine.conftest import make_owner, wait_status
+from tests.engine.conftest import make_owner, wait_record, wait_status
 from tests.support.test_automations import RecordingPublisher, TestAutomation, read_record
 
 pytestmark = pytest.mark.firestore
@@ -29,8 +29,7 @@ def test_engine_flow_on_firestore(firestore_store, tmp_path):
                                     ["one", "fail-two", "three", "one"],
                                     {"gate": str(gate), "record": str(record), "steps": 2})
         assert notes == ["duplicate removed: one"]
-        while not read_record(record):
-            pass
+        wait_record(record)
         assert manager.pause(run.id, owner.user_id).status == "pausing"
         (gate / "open").touch()
         wait_status(store, run.id, ("paused",), timeout=60)

@@ -9,7 +9,7 @@ import pytest
 
 from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
 from storage.base import LedgerEntry, NewItem, Run, utcnow
-from tests.engine.conftest import emitted, make_owner, progress, wait_status
+from tests.engine.conftest import emitted, make_owner, progress, wait_record, wait_status
 from tests.support.test_automations import read_record
 
 PROGRESS_KEYS = {"run_id", "kind", "seq", "stage", "message", "timestamp", "percent", "data"}
@@ -129,8 +129,7 @@ def test_pause_holds_no_thread_and_resume_finishes(make_manager, store, owner, t
     run, _ = manager.submit(owner.user_id, "test", owner.site_id, ["one", "two", "three"],
                             {"gate": str(gate), "record": str(record)})
     wait_status(store, run.id, ("running",))
-    while not read_record(record):       # the worker is inside item one, at the gate
-        pass
+    wait_record(record)                  # the worker is inside item one, at the gate
     assert manager.pause(run.id, owner.user_id).status == "pausing"
     assert _finish(manager, store, run.id, ("paused",)) == "paused"
     assert manager.active_run_ids == []              # no thread while paused
@@ -163,8 +162,7 @@ def test_cancel_running_stops_at_checkpoint(make_manager, store, owner, tmp_path
     manager = make_manager()
     run, _ = manager.submit(owner.user_id, "test", owner.site_id, ["one", "two"],
                             {"gate": str(gate), "record": str(record)})
-    while not read_record(record):
-        pass
+    wait_record(record)
     assert manager.cancel(run.id, owner.user_id).status == "cancelled"
     assert manager.join(run.id)
     assert [i.status for i in store.list_items(run.id)] == ["pending", "pending"]
@@ -301,8 +299,7 @@ def test_shutdown_leaves_running_runs_interrupted(make_manager, store, owner, tm
     manager = make_manager()
     run, _ = manager.submit(owner.user_id, "test", owner.site_id, ["a"],
                             {"gate": str(gate), "record": str(record)})
-    while not read_record(record):
-        pass
+    wait_record(record)
     manager.shutdown()
     assert store.get_run(run.id).status == "interrupted"
     assert manager.active_run_ids == []
