@@ -67,7 +67,7 @@ def test_process_demo_writes_report_and_charts(stock, tmp_path):
                                                     "msft-volume.png"]
     assert article.images[0].role == "featured" and all(i.alt for i in article.images)
     for image in article.images[1:]:
-        assert "{{image:%s}}" % image.filename in article.html
+        assert "{{image:" + image.filename + "}}" in article.html
     assert "demo data" in article.tags
     files = sorted(p.name for p in ctx.workdir.iterdir())
     assert files == ["msft-momentum.png", "msft-price.png", "msft-volume.png", "report.json"]
