@@ -329,7 +329,7 @@
         btn.disabled = false;
         var id = String(j.run_id || j.id);
         var view = self.view || root.tickzenView;
-        if (view) view.load(id);
+        if (view) { view.focusNext = id; view.load(id); }
         var notes = j.notes || j.removed || [];
         if (notes.length) self.error(notes.join("; "));
       }).catch(function (e) { btn.disabled = false; self.error(e.message); });

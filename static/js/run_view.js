@@ -439,6 +439,13 @@
       if (this.container) this.container.insertBefore(panel.el, this.container.firstChild);
     }
     this.refresh(id);
+    if (this.focusNext === id) {      // a run this page just started: bring it into view
+      this.focusNext = null;
+      var heading = this.panels[id].q(".tz-run-title");
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+      if (heading.scrollIntoView) heading.scrollIntoView({ block: "start" });
+    }
     return model;
   };
 

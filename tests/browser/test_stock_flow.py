@@ -44,6 +44,7 @@ def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifa
 
     run = page.locator("article.tz-run").first
     expect(run).to_be_visible()
+    expect(run.locator(".tz-run-title")).to_be_focused()     # brought into view for the user
     page.screenshot(path=str(artifacts / "stock-run-started.png"), full_page=True)
     run_id = run.get_attribute("data-run-id")
     bar = run.get_by_role("progressbar")
