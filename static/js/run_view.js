@@ -33,7 +33,7 @@
     published: "Published", skipped: "Skipped", failed: "Failed"
   };
   var ITEM_ICON = {
-    pending: "○", processing: "⏳", publishing: "⇪", published: "✓", skipped: "↷",
+    pending: "○", processing: "◐", publishing: "↑", published: "✓", skipped: "–",
     failed: "✗"
   };
   var ITEM_DONE = { published: true, skipped: true };     // never processed again
