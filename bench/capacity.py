@@ -79,6 +79,8 @@ class PageProbe:
 
 def ramp(threads: int, levels: list[int], runs: int, items: int, workdir: Path,
          users: list[dict[str, str]]) -> dict[str, Any]:
+    import requests
+
     server = portal_server(free_port(), threads, workdir, TICKZEN_MAX_RUNS=str(runs))
     server.start()
     connected: list[Recorder] = []
@@ -97,10 +99,14 @@ def ramp(threads: int, levels: list[int], runs: int, items: int, workdir: Path,
             run_ids = []
             with PageProbe(f"{server.url}/login") as probe:
                 for j, session in enumerate(owners):
-                    response = session.post(f"{server.url}/api/runs", timeout=30, json={
-                        "kind": "test", "site_id": users[j]["site_id"],
-                        "items": [f"t{threads}l{level}r{j}i{k}" for k in range(items)],
-                        "options": {"steps": 4, "delay": 0.1}})
+                    try:
+                        response = session.post(f"{server.url}/api/runs", timeout=10, json={
+                            "kind": "test", "site_id": users[j]["site_id"],
+                            "items": [f"t{threads}l{level}r{j}i{k}" for k in range(items)],
+                            "options": {"steps": 4, "delay": 0.1}})
+                    except requests.RequestException as exc:   # no thread free to answer
+                        errors.append(f"POST /api/runs: {type(exc).__name__}")
+                        break
                     if response.status_code == 202:
                         run_ids.append((j, response.json()["run_id"]))
 
@@ -110,7 +116,8 @@ def ramp(threads: int, levels: list[int], runs: int, items: int, workdir: Path,
                                    for _, p in clients[j].received[start[j]:])
                                for j, rid in ids)
 
-                finished = wait_until(complete, timeout=60 + items * 5, step=0.05)
+                finished = run_ids and wait_until(complete, timeout=30 + items * 5,
+                                                  step=0.05)
             usage = stats.end()
             latencies = [v for i, r in enumerate(connected) for at, p in r.received[marks[i]:]
                          if (v := event_latency_ms(at, p)) is not None]
@@ -176,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", default="100,600",
                         help="GUNICORN_THREADS settings to ramp (100 = startup.sh default)")
-    parser.add_argument("--levels", default="25,50,75,100,150,200,300,400,500,600")
+    parser.add_argument("--levels",
+                        default="25,50,75,90,100,150,200,300,400,500,550,600")
     parser.add_argument("--runs", type=int, default=10, help="runs emitting at each level")
     parser.add_argument("--items", type=int, default=6, help="items per run at each level")
     args = parser.parse_args(argv)

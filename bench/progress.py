@@ -124,6 +124,34 @@ def measure_portal(server: Server, users: list[dict[str, str]], runs: int, items
     }
 
 
+def measure_engine_only(server: Server, db_path: Path, users: list[dict[str, str]],
+                        items: int, options: dict[str, Any], tag: str) -> dict[str, Any]:
+    """The same runs with no client connected (completion read from the SQLite file, not over
+    HTTP): the CPU the run engine itself costs, to tell it apart from delivering events."""
+    from storage.sqlite import SQLiteStore
+
+    sessions = [csrf_session(server.url, u["cookie"]) for u in users]
+    stats = ProcStats(server.proc.pid)          # type: ignore[union-attr]
+    stats.begin()
+    run_ids = []
+    for j, (user, session) in enumerate(zip(users, sessions, strict=True)):
+        response = session.post(f"{server.url}/api/runs", timeout=60, json={
+            "kind": "test", "site_id": user["site_id"],
+            "items": [f"{tag}r{j}i{k}" for k in range(items)], "options": options})
+        response.raise_for_status()
+        run_ids.append(response.json()["run_id"])
+    store = SQLiteStore(str(db_path))
+    try:
+        done = wait_until(lambda: all((r := store.get_run(i)) is not None
+                                      and r.status == "completed" for i in run_ids),
+                          timeout=max(120.0, items * 10.0), step=0.1)
+        usage = stats.end()
+        events = sum((store.get_run(i).last_seq or 0) for i in run_ids)   # type: ignore[union-attr]
+    finally:
+        store.close()
+    return {"runs": len(run_ids), "all_runs_completed": bool(done), "events": events, **usage}
+
+
 def measure_baseline(server: Server, clients: int, runs: int, count: int, duration: float
                      ) -> dict[str, Any]:
     import requests
@@ -184,9 +212,13 @@ def main(argv: list[str] | None = None) -> int:
                            TICKZEN_MAX_RUNS_PER_USER="2")
     baseline = baseline_server(free_port(), threads, workdir)
     rows: list[dict[str, Any]] = []
+    engine: dict[str, Any] = {}
     try:
         portal.start()
         baseline.start()
+        print(f"-- no clients, {args.runs} runs: the run engine alone ...", flush=True)
+        engine = measure_engine_only(portal, workdir / "bench.db", users[:args.runs],
+                                     args.items, options, tag="engine")
         for size in sizes:
             print(f"-- {size} clients, {args.runs} runs: portal ...", flush=True)
             ours = measure_portal(portal, users[:size], args.runs, args.items, options,
@@ -198,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             ratios = {k: _ratio(ours["latency"][k], base["latency"][k])
                       for k in ("p50_ms", "p95_ms", "p99_ms")}
             ratios["cpu"] = _ratio(ours["cpu_percent"], base["cpu_percent"])
+            # Delivery alone: the portal's CPU minus what the same runs cost with no client.
+            ours["delivery_cpu_percent"] = round(ours["cpu_percent"] - engine["cpu_percent"], 1)
+            ratios["delivery_cpu"] = _ratio(ours["delivery_cpu_percent"], base["cpu_percent"])
             rows.append({"clients": size, "portal": ours, "baseline": base, "ratios": ratios})
     finally:
         portal.stop()
@@ -218,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{b['latency']['p99_ms']:>6} {b['cpu_percent']:>5} {b['rss_mb']:>5} | "
               f"{r['p50_ms']!s:>5} {r['p99_ms']!s:>5} {r['cpu']!s:>5}")
     print("lost = missing live; lost* = missing after replay (must be 0); x = portal/baseline")
+    print(f"the run engine alone (no client): CPU {engine['cpu_percent']}% over "
+          f"{engine['wall_seconds']} s; delivery CPU (portal - engine alone) per size: "
+          + ", ".join(f"{row['clients']}: {row['portal']['delivery_cpu_percent']}% "
+                      f"(x{row['ratios']['delivery_cpu']})" for row in rows))
     at200 = next((row for row in rows if row["clients"] == 200), None)
     verdict = {
         "p99_under_50ms_at_200_clients_20_runs": None if at200 is None or args.runs != 20 else
@@ -233,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print("targets:", verdict)
     path = write_results("progress", {"machine": info, "gunicorn_threads": threads,
-                                      "argv": sys.argv[1:], "rows": rows, "targets": verdict})
+                                      "argv": sys.argv[1:], "engine_only": engine,
+                                      "rows": rows, "targets": verdict})
     print(f"written: {path}")
     if args.keep:
         print(f"kept: {workdir}")
