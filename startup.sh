@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export TICKZEN_ENV="${TICKZEN_ENV:-production}"
-exec gunicorn --worker-class gthread --workers 1 --threads "${GUNICORN_THREADS:-100}" \
+exec gunicorn --worker-class gthread --workers 1 --threads "${GUNICORN_THREADS:-600}" \
   --timeout 120 --bind "${GUNICORN_BIND_HOST:-0.0.0.0}:${PORT:-8000}" --no-control-socket \
   'main_portal_app:create_app()'

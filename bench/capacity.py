@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/capacity.py [--threads 100,600] [--levels 25,50,...]
 
-For each GUNICORN_THREADS setting (100 is startup.sh's default), clients (each its own account,
+For each GUNICORN_THREADS setting (600 is startup.sh's default), clients (each its own account,
 python-socketio over websocket) are added level by level. At each level ``--runs`` runs emit
 progress to their owners while a plain page (``GET /login``) is fetched every 0.25 s. A level is
 held when every client connected, the progress p99 (emit-to-receipt) is under 100 ms, and no page
@@ -182,7 +182,7 @@ def _connect(recorders: list[Recorder]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", default="100,600",
-                        help="GUNICORN_THREADS settings to ramp (100 = startup.sh default)")
+                        help="GUNICORN_THREADS settings to ramp (600 = startup.sh default)")
     parser.add_argument("--levels",
                         default="25,50,75,90,100,150,200,300,400,500,550,600")
     parser.add_argument("--runs", type=int, default=10, help="runs emitting at each level")

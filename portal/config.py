@@ -88,7 +88,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "Login attempts (POST /login) allowed per client address."),
     EnvVar("TICKZEN_PROXY_FIX", "0 (production: 1)", int,
            "How many reverse proxies to trust for X-Forwarded-For/-Proto (Azure: 1)."),
-    EnvVar("GUNICORN_THREADS", "100", int,
+    EnvVar("GUNICORN_THREADS", "600", int,
            "startup.sh only: gunicorn threads, i.e. the most open WebSockets plus HTTP "
            "headroom."),
 )
