@@ -161,6 +161,10 @@ class LedgerEntry:
     title: str = ""
     published_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
+    # Who holds a ``reserved`` entry and since when (renewed before each create request), so a
+    # second worker can tell a live holder from a dead one and take over by compare-and-set.
+    attempt: str = ""
+    reserved_at: datetime | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,8 +259,17 @@ class Store(Protocol):
                       post_url: str, title: str = "") -> LedgerEntry:
         """Mark a reserved entry published. NotFoundError if there is no entry."""
 
-    def release_post(self, user_id: str, site_id: str, slug: str) -> None:
-        """Drop a ``reserved`` entry after a definite failure (a published one stays)."""
+    def release_post(self, user_id: str, site_id: str, slug: str,
+                     attempt: str | None = None) -> None:
+        """Drop a ``reserved`` entry after a definite failure (a published one stays); with
+        ``attempt``, only while that attempt still holds it."""
+
+    def claim_post(self, user_id: str, site_id: str, slug: str, *, expected_attempt: str,
+                   attempt: str, now: datetime) -> LedgerEntry:
+        """CAS on a ``reserved`` entry's holder: when its ``attempt`` is ``expected_attempt``,
+        set ``attempt`` and ``reserved_at=now`` (a takeover, or the holder renewing its claim).
+        NotFoundError if there is no entry; ConflictError when it is published or held by
+        another attempt."""
 
     def get_post(self, user_id: str, site_id: str, slug: str) -> LedgerEntry | None: ...
 

@@ -80,7 +80,7 @@ _TIMES = {
     Site: ("created_at", "updated_at"),
     Run: ("lease_until", "created_at", "updated_at"),
     Item: ("updated_at",),
-    LedgerEntry: ("published_at", "created_at"),
+    LedgerEntry: ("published_at", "created_at", "reserved_at"),
 }
 
 
@@ -504,18 +504,39 @@ class FirestoreStore:
 
         return self._tx(f"site:{user_id}/{site_id}", body)
 
-    def release_post(self, user_id: str, site_id: str, slug: str) -> None:
+    def release_post(self, user_id: str, site_id: str, slug: str,
+                     attempt: str | None = None) -> None:
         ref = self._post(user_id, site_id, slug)
 
         def body(t: firestore.Transaction) -> None:
             snap = ref.get(transaction=t)
             if not snap.exists or snap.get("status") != "reserved":
                 return
+            if attempt is not None and (snap.to_dict().get("attempt") or "") != attempt:
+                return
             t.delete(ref)
             t.set(self._post_day(user_id, site_id, snap.get("day")),
                   {"count": firestore.Increment(-1)}, merge=True)
 
         self._tx(f"site:{user_id}/{site_id}", body)
+
+    def claim_post(self, user_id: str, site_id: str, slug: str, *, expected_attempt: str,
+                   attempt: str, now: datetime) -> LedgerEntry:
+        ref = self._post(user_id, site_id, slug)
+        changes = {"attempt": attempt, "reserved_at": aware_utc(now)}
+
+        def body(t: firestore.Transaction) -> LedgerEntry:
+            snap = ref.get(transaction=t)
+            if not snap.exists:
+                raise NotFoundError(f"no ledger entry {slug} on site {site_id}")
+            current = self._post_from(snap)
+            if current.status != "reserved" or current.attempt != expected_attempt:
+                raise ConflictError(f"ledger entry {slug} is {current.status} by another "
+                                    "attempt", current=current.status)
+            t.update(ref, _to_doc(LedgerEntry, changes))
+            return LedgerEntry(**{**current.__dict__, **changes})
+
+        return self._tx(f"site:{user_id}/{site_id}", body)
 
     def get_post(self, user_id: str, site_id: str, slug: str) -> LedgerEntry | None:
         snap = self._post(user_id, site_id, slug).get()

@@ -90,6 +90,8 @@ CREATE TABLE IF NOT EXISTS posts (
     title        TEXT NOT NULL DEFAULT '',
     published_at TEXT,
     created_at   TEXT NOT NULL,
+    attempt      TEXT NOT NULL DEFAULT '',
+    reserved_at  TEXT,
     PRIMARY KEY (user_id, site_id, slug)
 );
 CREATE INDEX IF NOT EXISTS posts_by_day ON posts(site_id, day);
@@ -149,8 +151,14 @@ _TIMES = {
     Site: ("created_at", "updated_at"),
     Run: ("lease_until", "created_at", "updated_at"),
     Item: ("updated_at",),
-    LedgerEntry: ("published_at", "created_at"),
+    LedgerEntry: ("published_at", "created_at", "reserved_at"),
 }
+
+# Columns added after the first release: (table, column, definition) for files made before.
+_ADDED_COLUMNS = (
+    ("posts", "attempt", "TEXT NOT NULL DEFAULT ''"),
+    ("posts", "reserved_at", "TEXT"),
+)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -194,6 +202,19 @@ class SQLiteStore:
         self._conn.execute("PRAGMA synchronous = NORMAL")
         with self._lock:
             self._conn.executescript(SCHEMA)   # idempotent: IF NOT EXISTS throughout
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database file made by an older version up to the current columns."""
+        assert self._conn is not None
+        for table, column, definition in _ADDED_COLUMNS:
+            have = {r["name"] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                try:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                except sqlite3.OperationalError as exc:    # another process just added it
+                    if "duplicate column" not in str(exc):
+                        raise
 
     # plumbing ----------------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -512,10 +533,30 @@ class SQLiteStore:
             return _decode(LedgerEntry, db.execute(f"SELECT * FROM posts WHERE {self._POST_KEY}",
                                                    key).fetchone())
 
-    def release_post(self, user_id: str, site_id: str, slug: str) -> None:
+    def release_post(self, user_id: str, site_id: str, slug: str,
+                     attempt: str | None = None) -> None:
+        where, args = f"{self._POST_KEY} AND status = 'reserved'", [user_id, site_id, slug]
+        if attempt is not None:
+            where += " AND attempt = ?"
+            args.append(attempt)
         with self._tx() as db:
-            db.execute(f"DELETE FROM posts WHERE {self._POST_KEY} AND status = 'reserved'",
-                       (user_id, site_id, slug))
+            db.execute(f"DELETE FROM posts WHERE {where}", args)
+
+    def claim_post(self, user_id: str, site_id: str, slug: str, *, expected_attempt: str,
+                   attempt: str, now: datetime) -> LedgerEntry:
+        key = (user_id, site_id, slug)
+        with self._tx() as db:
+            row = db.execute(f"SELECT * FROM posts WHERE {self._POST_KEY}", key).fetchone()
+            if row is None:
+                raise NotFoundError(f"no ledger entry {slug} on site {site_id}")
+            if row["status"] != "reserved" or row["attempt"] != expected_attempt:
+                raise ConflictError(f"ledger entry {slug} is {row['status']} by another attempt",
+                                    current=row["status"])
+            self._set(db, "posts", LedgerEntry, {"attempt": attempt,
+                                                 "reserved_at": aware_utc(now)},
+                      self._POST_KEY, key)
+            return _decode(LedgerEntry, db.execute(f"SELECT * FROM posts WHERE {self._POST_KEY}",
+                                                   key).fetchone())
 
     def get_post(self, user_id: str, site_id: str, slug: str) -> LedgerEntry | None:
         row = self._one(f"SELECT * FROM posts WHERE {self._POST_KEY}", (user_id, site_id, slug))

@@ -608,6 +608,42 @@ def test_concurrent_reservations_of_one_slug_have_one_winner(store: Store, site:
     assert len({stored.run_id for stored, _ in results}) == 1
 
 
+def test_claim_post_is_a_compare_and_set_on_the_holder(store: Store, site: Site) -> None:
+    uid = site.user_id
+    stored, _ = store.reserve_post(entry(uid, site.id, "x", attempt="a1", reserved_at=T0))
+    assert (stored.attempt, stored.reserved_at) == ("a1", T0)
+    assert store.get_post(uid, site.id, "x") == stored
+    later = T0 + timedelta(minutes=5)
+    renewed = store.claim_post(uid, site.id, "x", expected_attempt="a1", attempt="a1",
+                               now=later)                      # the holder renews its claim
+    assert (renewed.attempt, renewed.reserved_at) == ("a1", later)
+    taken = store.claim_post(uid, site.id, "x", expected_attempt="a1", attempt="b2", now=later)
+    assert taken.attempt == "b2" and store.get_post(uid, site.id, "x") == taken
+    assert taken.created_at == stored.created_at and taken.day == stored.day
+    with pytest.raises(ConflictError):                           # a1 lost it
+        store.claim_post(uid, site.id, "x", expected_attempt="a1", attempt="a1", now=later)
+    store.release_post(uid, site.id, "x", attempt="a1")          # not a1's any more: kept
+    assert store.get_post(uid, site.id, "x").attempt == "b2"
+    store.complete_post(uid, site.id, "x", post_id="7", post_url="u")
+    with pytest.raises(ConflictError):                           # published: nothing to claim
+        store.claim_post(uid, site.id, "x", expected_attempt="b2", attempt="c3", now=later)
+    with pytest.raises(NotFoundError):
+        store.claim_post(uid, site.id, "missing", expected_attempt="", attempt="c", now=later)
+    store.reserve_post(entry(uid, site.id, "y", attempt="y1"))
+    store.release_post(uid, site.id, "y", attempt="y1")          # the holder's own release
+    assert store.get_post(uid, site.id, "y") is None
+
+
+def test_concurrent_takeovers_of_one_reservation_have_one_winner(store: Store, site: Site
+                                                                 ) -> None:
+    store.reserve_post(entry(site.user_id, site.id, "same", attempt="dead"))
+    results = race(THREADS, lambda i: store.claim_post(
+        site.user_id, site.id, "same", expected_attempt="dead", attempt=f"t{i}", now=T0))
+    won = [r for r in results if not isinstance(r, Exception)]
+    assert len(won) == 1 and all(isinstance(r, ConflictError) for r in results if r not in won)
+    assert store.get_post(site.user_id, site.id, "same").attempt == won[0].attempt
+
+
 # leases --------------------------------------------------------------------------------------
 
 def test_leases(store: Store) -> None:

@@ -73,3 +73,22 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store.close()                       # idempotent
     with pytest.raises(RuntimeError):
         store.get_user("x")
+
+
+def test_a_file_made_before_the_ledger_holder_columns_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = SQLiteStore(path)
+    user = store.create_user("ann@example.com", "h")
+    from storage.base import LedgerEntry, Site
+
+    site = store.create_site(user.id, Site(id="", user_id=user.id, name="s", kind="local"))
+    store.close()
+    with sqlite3.connect(path) as db:                   # as the first release left it
+        db.execute("ALTER TABLE posts DROP COLUMN attempt")
+        db.execute("ALTER TABLE posts DROP COLUMN reserved_at")
+    upgraded = SQLiteStore(path)
+    stored, new = upgraded.reserve_post(LedgerEntry(user.id, site.id, "x", "x", "stock", "r",
+                                                    attempt="a1"))
+    assert new and upgraded.get_post(user.id, site.id, "x").attempt == "a1"
+    upgraded.close()
+    SQLiteStore(path).close()                           # a second open finds them present
