@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 from flask_login import current_user, login_required
 
 from portal.services import services
+from runner.views import report_url
 from storage.base import RUN_STATES, Item, Run
 
 bp = Blueprint("run_pages", __name__)
@@ -70,7 +71,8 @@ def run_view_model(run: Run, items: list[Item]) -> dict[str, Any]:
         "last_seq": run.last_seq, "error": run.error,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "items": [{"key": i.key, "label": i.label, "status": i.status, "post_id": i.post_id,
-                   "post_url": i.post_url, "error": i.error, "position": i.position}
+                   "post_url": i.post_url, "error": i.error, "position": i.position,
+                   "report_url": report_url(i)}
                   for i in items],
     }
 
@@ -153,6 +155,7 @@ def history() -> str:
     posts = [p for p in posts if not f.kind or p.kind == f.kind]
     more_posts = len(posts) > HISTORY_PAGE_SIZE
     posts = posts[:HISTORY_PAGE_SIZE]
+    reports = _post_reports(posts)
 
     def link(**changes: Any) -> str:
         params = {"kind": f.kind, "status": f.status, "site": f.site, "page": f.page,
@@ -164,7 +167,20 @@ def history() -> str:
     return render_template("history.html", runs=runs, posts=posts, sites=sites,
                            site_names={s.id: s.name for s in sites}, f=f, kinds=KINDS,
                            statuses=RUN_STATES, more_runs=more_runs, more_posts=more_posts,
-                           link=link)
+                           link=link, reports=reports)
+
+
+def _post_reports(posts: list[Any]) -> dict[tuple[str, str], str]:
+    """(run_id, item key) -> the report page of the item that made the post, where there is one
+    (one item listing per run on the page, at most a page of posts)."""
+    store = services().store
+    found: dict[tuple[str, str], str] = {}
+    for run_id in {p.run_id for p in posts if p.run_id}:
+        for item in store.list_items(run_id):
+            url = report_url(item)
+            if url:
+                found[(run_id, item.key)] = url
+    return found
 
 
 _FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'

@@ -14,7 +14,16 @@ def item_view(item: Item) -> dict[str, Any]:
     return {"position": item.position, "key": item.key, "label": item.label or item.key,
             "status": item.status, "post_id": item.post_id, "post_url": item.post_url,
             "error": item.error, "attempts": item.attempts,
-            "title": (item.result or {}).get("title")}
+            "title": (item.result or {}).get("title"), "report_url": report_url(item)}
+
+
+def report_url(item: Item) -> str | None:
+    """The portal's report page of a finished item whose automation left a ``report.json``
+    (stock items do), so the run view and the history can link to it."""
+    files = (item.result or {}).get("files") or []
+    if item.status in ("published", "skipped") and "report.json" in files:
+        return f"/runs/{item.run_id}/items/{item.position}/report"
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -40,7 +49,8 @@ def snapshot_view(run: Run, items: Iterable[Item]) -> dict[str, Any]:
     return {"run_id": run.id, "kind": run.kind, "status": run.status, "percent": run.percent,
             "counts": dict(run.counts), "total": run.total, "error": run.error,
             "items": [{k: v for k, v in item_view(i).items()
-                       if k in ("key", "label", "status", "post_id", "post_url", "error")}
+                       if k in ("key", "label", "status", "post_id", "post_url", "error",
+                                "report_url")}
                       for i in items],
             "last_seq": run.last_seq}
 

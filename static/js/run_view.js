@@ -39,6 +39,7 @@
   var ITEM_DONE = { published: true, skipped: true };     // never processed again
   var RUN_FINAL = { completed: true, cancelled: true, failed: true };
   var GAP_WAIT_MS = 2000;
+  var REPORT_WAIT_MS = 400;
   var LOG_MAX = 1000;
 
   function num(v, dflt) { return typeof v === "number" && isFinite(v) ? v : dflt; }
@@ -68,6 +69,7 @@
   /* Replace status/percent/items by a server view, unless we already hold a newer one. */
   RunModel.prototype.replace = function (data) {
     var seq = num(data.last_seq, 0);
+    this.mergeReports(data.items);
     if (seq < this.stateSeq) return false;
     this.kind = data.kind || this.kind;
     this.status = data.status || this.status;
@@ -82,7 +84,8 @@
           key: String(it.key), position: num(it.position, i),
           label: it.label || prev.label || it.key,
           status: it.status || "pending", post_id: it.post_id || null,
-          post_url: it.post_url || null, error: it.error || null
+          post_url: it.post_url || null, error: it.error || null,
+          report_url: it.report_url || prev.report_url || null
         };
       });
     }
@@ -90,6 +93,22 @@
     this.stateSeq = seq;
     this.recount();
     return true;
+  };
+
+  /* Report links only ever appear (an item's report page stays once written), so they are
+     taken from any server view, even one older than the state we hold. */
+  RunModel.prototype.mergeReports = function (items) {
+    if (!Array.isArray(items)) return;
+    var byKey = {};
+    items.forEach(function (it) { if (it && it.report_url) byKey[String(it.key)] = it.report_url; });
+    this.items.forEach(function (it) { if (byKey[it.key]) it.report_url = byKey[it.key]; });
+  };
+
+  /* Finished items whose report link the server has not told us yet. */
+  RunModel.prototype.missingReports = function () {
+    return this.items.some(function (it) {
+      return (it.status === "published" || it.status === "skipped") && !it.report_url;
+    });
   };
 
   RunModel.prototype.recount = function () {
@@ -372,6 +391,16 @@
       } else {
         link.removeAttribute("href");
       }
+      var report = card.querySelector(".tz-card-report");
+      var reportHref = typeof it.report_url === "string" && /^\/runs\//.test(it.report_url) &&
+        (it.status === "published" || it.status === "skipped") ? it.report_url : null;
+      report.hidden = !reportHref;
+      if (reportHref) {
+        report.href = reportHref;
+        report.setAttribute("aria-label", "Report for " + it.label);
+      } else {
+        report.removeAttribute("href");
+      }
       setText(card.querySelector(".tz-card-error"), it.status === "failed" ? (it.error || "") : "");
       var retry = card.querySelector(".tz-card-retry");
       retry.hidden = !(it.status === "failed" && RUN_FINAL[self.model.status]);
@@ -526,9 +555,9 @@
   /* Fetch a run over HTTP (unknown run, or to confirm the truth after a control). */
   LiveView.prototype.load = function (id, thenReplay) {
     var self = this;
-    if (this.loading[id]) return;
+    if (this.loading[id]) return null;
     this.loading[id] = true;
-    api("GET", "/api/runs/" + encodeURIComponent(id)).then(function (run) {
+    return api("GET", "/api/runs/" + encodeURIComponent(id)).then(function (run) {
       delete self.loading[id];
       if (!run.run_id) run.run_id = run.id || id;
       if (!self.wants(run) && !self.models[id]) return;
@@ -548,6 +577,24 @@
     var res = m.receive(evt);
     if (res === "buffered") this.fillGap(m);
     this.refresh(id);
+    if (evt.data && evt.data.success === true) this.fetchReports(m);
+  };
+
+  /* Events do not carry report links: after an item finishes, ask the run once (debounced)
+     so its card gets its "Report" link without a reload. */
+  LiveView.prototype.fetchReports = function (m) {
+    var self = this;
+    if (m.reportTimer || m.noReports) return;
+    m.reportTimer = root.setTimeout(function () {
+      m.reportTimer = null;
+      if (!m.missingReports()) return;
+      var asked = self.load(m.id, false);
+      if (!asked) { self.fetchReports(m); return; }
+      asked.then(function () {
+        // A kind that writes no reports (earnings, sports): stop asking for this run.
+        if (!m.items.some(function (it) { return it.report_url; })) m.noReports = true;
+      });
+    }, REPORT_WAIT_MS);
   };
 
   LiveView.prototype.fillGap = function (m) {

@@ -30,13 +30,51 @@ def _add_local_site(page, name: str) -> None:
     expect(page.get_by_text(name).first).to_be_visible()
 
 
-def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifacts):
+def _hold_both_run_slots(page, site_id: str, gate) -> list[str]:
+    """Two gated runs of the test kind take the user's two run slots (the portal's default
+    per-user cap), so a stock run started next waits queued until the test opens the gate."""
+    held = []
+    for name in ("slot-one", "slot-two"):
+        answer = api_post(page, "/api/runs", {"kind": "test", "site_id": site_id,
+                                              "items": [name],
+                                              "options": {"gate": str(gate), "steps": 1}})
+        assert answer.status == 202, answer.text()
+        held.append(answer.json()["run_id"])
+    return held
+
+
+def _images_loaded(page, selector: str) -> list[int]:
+    """naturalWidth of every image under ``selector`` once each has finished loading."""
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(i => i.complete)", arg=selector)
+    return page.eval_on_selector_all(selector, "imgs => imgs.map(i => i.naturalWidth)")
+
+
+def _expect_report_page(page, ticker: str) -> None:
+    expect(page.get_by_role("heading", level=1)).to_contain_text(ticker)
+    expect(page.locator(".report-meta .badge-demo")).to_have_text("demo data")
+    expect(page.locator(".report-body")).to_contain_text("Key figures")
+    widths = _images_loaded(page, "article.report img")
+    assert len(widths) == 3 and all(w > 0 for w in widths), widths
+    alts = page.eval_on_selector_all("article.report img", "imgs => imgs.map(i => i.alt)")
+    assert all(ticker in alt and "demo data" in alt for alt in alts), alts
+
+
+def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifacts, tmp_path):
     page, _ = new_page(live_server.url)
-    register(page, "stock")
+    email = register(page, "stock")
     _add_local_site(page, "Demo archive")
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    store = live_server.open_store()
+    try:
+        site_id = store.list_sites(store.get_user_by_email(email).id)[0].id
+    finally:
+        store.close()
 
     page.goto("/automation/stock")
     expect_connected(page)
+    held = _hold_both_run_slots(page, site_id, gate)
     page.get_by_label("Tickers").fill(", ".join(t.lower() for t in TICKERS))
     page.get_by_label("Site", exact=True).select_option(label="Demo archive (local)")
     page.get_by_label("Data source").select_option("demo")
@@ -45,11 +83,30 @@ def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifa
     run = page.locator("article.tz-run").first
     expect(run).to_be_visible()
     expect(run.locator(".tz-run-title")).to_be_focused()     # brought into view for the user
-    page.screenshot(path=str(artifacts / "stock-run-started.png"), full_page=True)
     run_id = run.get_attribute("data-run-id")
+    assert run_id not in held
+    status = run.locator(".tz-run-status")
+    expect(status).to_have_text("Queued")                    # both slots are taken
+
+    # Pause and resume the real stock run from its buttons; a reload shows the same state.
+    run.get_by_role("button", name="Pause").click()
+    expect(status).to_have_text("Paused")
+    expect(run.get_by_role("button", name="Resume")).to_be_enabled()
+    page.screenshot(path=str(artifacts / "stock-run-started.png"), full_page=True)
+    page.reload()
+    expect_connected(page)
+    run = panel(page, run_id)
+    status = run.locator(".tz-run-status")
+    expect(status).to_have_text("Paused")
+    assert [s for _, s in card_states(page, run_id)] == ["pending"] * 5
+    run.get_by_role("button", name="Resume").click()
+    expect(status).to_have_text("Queued")
+    assert page.request.get(f"/api/runs/{run_id}").json()["status"] == "queued"
+
+    (gate / "open").touch()                                  # the slots free up
     bar = run.get_by_role("progressbar")
     expect(bar).to_have_attribute("aria-valuenow", "100", timeout=90_000)
-    expect(run.locator(".tz-run-status")).to_have_text("Completed")
+    expect(status).to_have_text("Completed")
     expect(bar).to_have_class("tz-progress-bar bg-success")
     assert card_states(page, run_id) == [
         (key, "published") for key, _ in card_states(page, run_id)]
@@ -59,6 +116,13 @@ def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifa
              for k, _ in card_states(page, run_id)]
     assert all(links) and len(set(links)) == 5
     expect(run.locator(".tz-log .tz-log-message").last).to_contain_text("Run complete")
+
+    # Every finished card links its report page, without a reload.
+    reports = run.locator(".tz-card-report")
+    expect(reports).to_have_count(5)
+    for i in range(5):
+        expect(reports.nth(i)).to_be_visible()
+        expect(reports.nth(i)).to_have_attribute("href", f"/runs/{run_id}/items/{i}/report")
     page.screenshot(path=str(artifacts / "stock-run-end.png"), full_page=True)
 
     # Every link works; the first one is followed by a click like a user would.
@@ -70,10 +134,19 @@ def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifa
     expect(page.get_by_text("AAPL").first).to_be_visible()
     expect(page.get_by_text("demo data", exact=False).first).to_be_visible()
 
-    # The run and its posts are in the history, linked.
+    # The report from the run page: the article and its three charts, loaded.
+    page.goto(f"/runs/{run_id}")
+    panel(page, run_id).get_by_role("link", name="Report for MSFT").click()
+    expect(page).to_have_url(f"{live_server.url}/runs/{run_id}/items/1/report")
+    _expect_report_page(page, "MSFT")
+
+    # The run and its posts are in the history, linked, with their reports.
     page.goto("/history")
     expect(page.locator(f'tr[data-run-id="{run_id}"]')).to_contain_text("5 published")
-    expect(page.locator("#history-posts tbody tr")).to_have_count(5)
+    expect(page.locator("#history-posts tbody tr")).to_have_count(7)   # + the 2 slot runs
+    expect(page.locator("#history-posts .tz-report-link")).to_have_count(5)
+    page.locator("#history-posts tr", has_text="NVDA").locator(".tz-report-link").click()
+    _expect_report_page(page, "NVDA")
 
 
 def test_hostile_ticker_is_refused_and_shown_as_text(live_server, new_page):
