@@ -99,6 +99,14 @@ def report_file(run_id: str, position: int, filename: str) -> Response:
     return response
 
 
+def _is_ticker(text: str) -> bool:
+    try:
+        normalise_ticker(text)
+    except ValueError:
+        return False
+    return True
+
+
 @bp.post("/api/uploads/prices")
 @login_required
 def upload_prices() -> tuple[Response, int] | Response:
@@ -121,8 +129,13 @@ def upload_prices() -> tuple[Response, int] | Response:
         if "Ticker" in cols:
             raw = sorted({str(t).strip() for t in table[cols["Ticker"]].dropna()
                           if str(t).strip()})
+        elif request.form.get("ticker"):
+            raw = [request.form["ticker"]]
         else:
-            raw = [request.form.get("ticker") or Path(upload.filename).stem]
+            # Without a ticker column the rows serve every ticker of the run; the file name
+            # only names them when it is a ticker ("my prices.csv" is not refused for it).
+            stem = Path(upload.filename).stem
+            raw = [stem] if _is_ticker(stem) else []
         tickers, bad = [], []
         for t in raw:
             try:

@@ -183,7 +183,10 @@
     this.pricesUpload = null;
     if (!files || !files.length) return;
     var data = new FormData();
-    for (var i = 0; i < files.length; i++) data.append("file", files[i]);
+    data.append("file", files[0]);
+    // A file without a ticker column is named by the one ticker typed (else by its file name).
+    var typed = checkTickers(splitItems($("items").value)).tickers;
+    if (typed.length === 1) data.append("ticker", typed[0]);
     text($("prices-status"), "Uploading…");
     fetch("/api/uploads/prices", {
       method: "POST", body: data, credentials: "same-origin",
@@ -195,9 +198,13 @@
       });
     }).then(function (j) {
       self.pricesUpload = j;
-      var names = j.tickers || [];
-      text($("prices-status"), "Uploaded" + (names.length ? ": " + names.join(", ") : "."));
-    }).catch(function (e) { text($("prices-status"), e.message); });
+      var names = (j.tickers || []).map(String);
+      var items = $("items");
+      if (names.length && !splitItems(items.value).length) items.value = names.join("\n");
+      var problems = (j.problems || []).map(String);
+      text($("prices-status"), "Uploaded " + (names.length ? "prices for " + names.join(", ") : "a price file") +
+        ": " + j.rows + " rows." + (problems.length ? " Repaired: " + problems.join("; ") + "." : ""));
+    }).catch(function (e) { text($("prices-status"), "Not uploaded: " + e.message); });
   };
 
   /* ---- earnings calendar / sports stories (picked with checkboxes) ------------------ */
@@ -312,6 +319,12 @@
     if (!site || !site.value) { this.error("Choose a site to publish to."); return; }
     var options = {};
     var source = $("data-source");
+    if (source && source.value === "csv" && !this.pricesUpload &&
+        !$("prices-field").getAttribute("data-server-folder")) {
+      this.error("Upload a price file (CSV) for the CSV data source, or choose another source.");
+      $("prices-file").focus();
+      return;
+    }
     if (source) options.data_source = source.value;
     if (source && source.value === "csv" && this.pricesUpload) {
       options.csv_upload_id = this.pricesUpload.upload_id || this.pricesUpload.id;

@@ -182,3 +182,68 @@ def test_hostile_ticker_is_refused_and_shown_as_text(live_server, new_page):
     expect(run.locator(".tz-log")).to_contain_text(HOSTILE)
     assert page.locator("img").count() == 0
     assert watch.dialogs == []
+
+
+def _price_csv(rows: int = 300) -> bytes:
+    """A year-plus of daily prices with one duplicated date and one unreadable row."""
+    import datetime as dt
+
+    day = dt.date(2024, 1, 1)
+    lines = ["Date,Open,High,Low,Close,Volume"]
+    for i in range(rows):
+        close = 50 + (i % 40) * 0.5 + i * 0.05
+        lines.append(f"{day + dt.timedelta(days=i)},{close - 0.3:.2f},{close + 0.6:.2f},"
+                     f"{close - 0.8:.2f},{close:.2f},{1000 + 7 * i}")
+    lines.insert(10, lines[9])
+    lines.append("not-a-date,x,,,,")
+    return "\n".join(lines).encode()
+
+
+def test_csv_price_upload_from_the_run_page(live_server, new_page):
+    page, watch = new_page(live_server.url)
+    local_site_in_store(live_server, register(page, "csvprices"))
+    page.goto("/automation/stock")
+    expect_connected(page)
+    prices = page.get_by_label("Price file (CSV with date, open, high, low, close, volume)")
+    expect(prices).to_be_hidden()
+    page.get_by_label("Data source").select_option("csv")
+    expect(prices).to_be_visible()
+
+    # A broken file is refused with the server's reason, shown on the page.
+    prices.set_input_files({"name": "acme.csv", "mimeType": "text/csv",
+                            "buffer": b"Day,Price\n2024-01-01,3\n"})
+    expect(page.locator("#prices-status")).to_contain_text("Not uploaded")
+    expect(page.locator("#prices-status")).to_contain_text("missing required column")
+    watch.allow_console("status of 400")        # the browser's own note on the refused upload
+
+    # A good one: named after its ticker, the tickers box is filled, repairs are reported.
+    prices.set_input_files({"name": "acme.csv", "mimeType": "text/csv",
+                            "buffer": _price_csv()})
+    status = page.locator("#prices-status")
+    expect(status).to_contain_text("Uploaded prices for ACME: 300 rows.")
+    expect(status).to_contain_text("duplicate")
+    expect(page.get_by_label("Tickers", exact=True)).to_have_value("ACME")
+    page.get_by_role("button", name="Start run").click()
+
+    run = page.locator("article.tz-run").first
+    expect(run.locator(".tz-run-status")).to_have_text("Completed", timeout=60_000)
+    card = run.locator('.tz-card[data-status="published"]')
+    expect(card).to_have_count(1)
+    card.get_by_role("link", name="Report for ACME").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("ACME")
+    expect(page.locator(".report-meta")).to_contain_text("uploaded CSV price file")
+    expect(page.locator(".badge-demo")).to_have_count(0)
+    widths = _images_loaded(page, "article.report img")
+    assert len(widths) == 3 and all(w > 0 for w in widths), widths
+
+
+def test_csv_source_without_a_price_file_is_refused_on_the_page(live_server, new_page):
+    page, _ = new_page(live_server.url)
+    local_site_in_store(live_server, register(page, "csvnone"))
+    page.goto("/automation/stock")
+    expect_connected(page)
+    page.get_by_label("Tickers", exact=True).fill("AAPL")
+    page.get_by_label("Data source").select_option("csv")
+    page.get_by_role("button", name="Start run").click()
+    expect(page.locator("#form-error")).to_contain_text("Upload a price file")
+    expect(page.locator("article.tz-run")).to_have_count(0)

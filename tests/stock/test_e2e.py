@@ -128,3 +128,21 @@ def test_upload_needs_a_file_and_a_login(engine_app):
     assert response.status_code == 400 and "file" in response.get_json()["error"]
     anonymous = engine_app.test_client()
     assert anonymous.post("/api/uploads/prices").status_code in (400, 401)
+
+
+def test_a_file_named_like_no_ticker_serves_the_tickers_of_the_run(engine_app):
+    alice = Member(engine_app)
+    lines = ["date,close"] + [f"2025-{m:02d}-{d:02d},{40 + d / 10}"
+                              for m in range(1, 7) for d in range(1, 25)]
+    response = upload(alice, "\n".join(lines).encode(), "my prices (2).csv")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["tickers"] == [] and body["rows"] == 6 * 24
+
+    site_id = alice.site(name="Archive", kind="local")
+    run = alice.wait(alice.start("stock", site_id, ["KO"], data_source="csv",
+                                 csv_upload_id=body["upload_id"]))
+    assert run["items"][0]["status"] == "published", run
+    assert run["items"][0]["report_url"] == f"/runs/{run['id']}/items/0/report"
+    page = alice.client.get(run["items"][0]["report_url"]).get_data(as_text=True)
+    assert "KO" in page and "uploaded CSV" in page and "badge-demo" not in page
