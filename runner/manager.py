@@ -30,7 +30,7 @@ from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
 from runner.progress import Emit, ProgressReporter, TimerFactory, _thread_timer
 from runner.views import remaining_count, snapshot_view
 from storage.base import (
-    ITEM_DONE,
+    ITEM_TODO,
     ConflictError,
     DailyLimitReached,
     Item,
@@ -512,7 +512,7 @@ class RunManager:
                                   recoverable=False)
             items = self.store.list_items(run.id)
             total = len(items)
-            todo = [i for i in items if i.status not in ITEM_DONE]
+            todo = [i for i in items if i.status in ITEM_TODO]
             finished = total - len(todo)
             reporter.progress("initializing", f"Starting: {len(todo)} of {total} items to do",
                               percent=100 * finished / total if total else 0,

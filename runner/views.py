@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from storage.base import Item, Run
+from storage.base import ITEM_TODO, Item, Run
 
 
 def item_view(item: Item) -> dict[str, Any]:
@@ -56,6 +56,7 @@ def snapshot_view(run: Run, items: Iterable[Item]) -> dict[str, Any]:
 
 
 def remaining_count(run: Run) -> int:
-    """Items a resume would still work on (everything not published or skipped)."""
+    """Items a resume would still work on: pending, processing, publishing (failed items wait
+    for a retry)."""
     counts = run.counts or {}
-    return max(0, run.total - counts.get("published", 0) - counts.get("skipped", 0))
+    return max(0, sum(int(counts.get(state, 0)) for state in ITEM_TODO))

@@ -56,6 +56,8 @@ RUN_ACTIVE = ("queued", "running", "pausing")          # a thread owns or will o
 RUN_FINAL = ("completed", "cancelled", "failed")
 ITEM_STATES = ("pending", "processing", "publishing", "published", "skipped", "failed")
 ITEM_DONE = ("published", "skipped")                    # never processed again
+# What a resume (or recovery, or takeover) continues: failed items stay failed until a retry.
+ITEM_TODO = ("pending", "processing", "publishing")
 LEDGER_STATES = ("reserved", "published")               # reserved = publish under way
 
 

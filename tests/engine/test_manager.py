@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
+from runner.views import run_view
 from storage.base import LedgerEntry, NewItem, Run, utcnow
 from tests.engine.conftest import emitted, make_owner, progress, wait_record, wait_status
 from tests.support.test_automations import read_record
@@ -258,7 +260,8 @@ def _crashed_run(store, owner, statuses, ledger_published=()):
     store.transition_run(run.id, ["queued"], "running")
     for position, status in enumerate(statuses.values()):
         if status != "pending":
-            store.transition_item(run.id, position, ["pending"], status)
+            error = "it broke before the crash" if status == "failed" else None
+            store.transition_item(run.id, position, ["pending"], status, error=error)
     for name in ledger_published:
         slug = f"{name}-test"
         store.reserve_post(LedgerEntry(user_id=owner.user_id, site_id=owner.site_id, slug=slug,
@@ -339,3 +342,69 @@ def test_workdir_is_private_per_item(make_manager, store, owner, tmp_path):
     workdir = Path(store.list_items(run.id)[0].result["workdir"])
     assert workdir.is_relative_to(tmp_path / "work" / run.id)
     assert (workdir / "notes.txt").read_text() == "a processed\n"
+
+
+def test_pause_and_resume_leave_failed_items_failed_until_retry(make_manager, store, owner,
+                                                               tmp_path, record):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    manager = make_manager()
+    run, _ = manager.submit(owner.user_id, "test", owner.site_id, ["fail-one", "two", "three"],
+                            {"gate": str(gate), "gate_items": ["two"], "record": str(record)})
+    deadline = time.monotonic() + 20
+    while "process two-test" not in read_record(record):     # fail-one is done (failed)
+        assert time.monotonic() < deadline, read_record(record)
+        time.sleep(0.01)
+    manager.pause(run.id, owner.user_id)
+    assert _finish(manager, store, run.id, ("paused",)) == "paused"
+    paused = store.get_run(run.id)
+    assert paused.counts["failed"] == 1
+    assert run_view(paused)["remaining_count"] == 2
+    assert emitted(manager, "automation_paused")[-1][1]["remaining_count"] == 2
+    [snap] = manager.snapshot(owner.user_id)
+    assert [(i["status"], i["error"]) for i in snap["items"]] == [
+        ("failed", "synthetic failure for fail-one"), ("pending", None), ("pending", None)]
+
+    (gate / "open").touch()
+    manager.resume(run.id, owner.user_id)
+    assert emitted(manager, "automation_resumed")[-1][1]["remaining_count"] == 2
+    assert _finish(manager, store, run.id) == "completed"
+    items = store.list_items(run.id)
+    assert [(i.status, i.error) for i in items] == [
+        ("failed", "synthetic failure for fail-one"), ("published", None), ("published", None)]
+    assert read_record(record).count("process fail-one-test") == 1      # not redone on resume
+    done = store.get_run(run.id)
+    assert done.counts["failed"] == 1 and run_view(done)["remaining_count"] == 0
+    assert progress(manager, run.id)[-1]["data"]["failed"] == 1
+
+
+def test_recovery_and_takeover_do_not_redo_failed_items(make_manager, store, owner, publisher):
+    run = _crashed_run(store, owner, {"a": "failed", "b": "processing", "c": "pending"})
+    manager = make_manager()
+    assert manager.recover() == [run.id]
+    interrupted = store.get_run(run.id)
+    assert run_view(interrupted)["remaining_count"] == 2
+    manager.resume(run.id, owner.user_id)
+    assert emitted(manager, "automation_resumed")[-1][1] == {
+        "automation_id": run.id, "message": "Resuming: 2 items left", "remaining_count": 2}
+    assert _finish(manager, store, run.id) == "completed"
+    assert [(i.status, i.error) for i in store.list_items(run.id)] == [
+        ("failed", "it broke before the crash"), ("published", None), ("published", None)]
+    assert publisher.calls == ["b-test", "c-test"]
+
+    # Another instance's run whose lease ran out: taken over, failed item left alone.
+    bob = make_owner(store, "bob@example.com")
+    orphan = _crashed_run(store, bob, {"x": "published", "y": "failed", "z": "publishing"})
+    past = utcnow() - timedelta(seconds=120)
+    store.update_run(orphan.id, lease_until=past)
+    assert manager.take_over() == [orphan.id]
+    assert _finish(manager, store, orphan.id) == "completed"
+    assert [i.status for i in store.list_items(orphan.id)] == ["published", "failed",
+                                                              "published"]
+    assert publisher.calls == ["b-test", "c-test", "z-test"]
+
+    # retry re-queues the failed item only
+    manager.retry(run.id, owner.user_id)
+    assert _finish(manager, store, run.id) == "completed"
+    assert [i.status for i in store.list_items(run.id)] == ["published"] * 3
+    assert publisher.calls[-1] == "a-test" and publisher.calls.count("b-test") == 1

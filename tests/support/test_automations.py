@@ -6,7 +6,8 @@ test decides how long an item takes and where it waits:
 
 - ``steps`` (default 3) progress steps per item, ``delay`` seconds each (default 0);
 - ``gate``: a folder; each step waits until the file ``<gate>/open`` exists (checkpointing
-  while it waits), so a test can hold a run mid-item and release it;
+  while it waits), so a test can hold a run mid-item and release it; ``gate_items`` (a list of
+  names) limits the gate to those items;
 - ``record``: a file; every ``process`` call appends ``process <key>`` (and the recording
   publisher appends ``publish <key>``), so a test counts calls across processes, even after
   ``kill -9``;
@@ -86,6 +87,8 @@ class TestAutomation:
         steps = int(options.get("steps", 3))
         delay = float(options.get("delay", 0))
         gate = options.get("gate")
+        if gate and "gate_items" in options and name not in options["gate_items"]:
+            gate = None
         for step in range(steps):
             ctx.checkpoint()
             if gate:
@@ -99,7 +102,8 @@ class TestAutomation:
         ctx.checkpoint()
         if name.startswith("fail"):
             raise AutomationError(f"synthetic failure for {name}")
-        heal_dir = gate or (os.path.dirname(options["record"]) if options.get("record") else None)
+        record_dir = os.path.dirname(options["record"]) if options.get("record") else None
+        heal_dir = options.get("gate") or record_dir
         if name.startswith("flaky") and not (heal_dir and (Path(heal_dir) / "heal").exists()):
             raise AutomationError(f"{name} is flaky and not healed yet")
         (ctx.workdir / "notes.txt").write_text(f"{name} processed\n")
