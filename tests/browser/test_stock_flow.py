@@ -148,6 +148,12 @@ def test_five_ticker_demo_run_publishes_every_item(live_server, new_page, artifa
     page.locator("#history-posts tr", has_text="NVDA").locator(".tz-report-link").click()
     _expect_report_page(page, "NVDA")
 
+    # The report reads on a phone: nothing scrolls sideways, the charts shrink to fit.
+    page.set_viewport_size({"width": 375, "height": 740})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the report page scrolls sideways at 375px ({width}px)"
+    page.screenshot(path=str(artifacts / "stock-report-375px.png"), full_page=True)
+
 
 def test_hostile_ticker_is_refused_and_shown_as_text(live_server, new_page):
     page, watch = new_page(live_server.url)
