@@ -124,3 +124,56 @@ def test_too_short_history_is_a_clear_error(recorded):
     tiny = PriceHistory("GOOG", goog.frame.iloc[-(MIN_ROWS - 1):], goog.source)
     with pytest.raises(AutomationError, match=f"only {MIN_ROWS - 1} trading days"):
         analyse(tiny)
+
+
+def test_stochastic_is_smoothed_fast_k(goog):
+    frame, s, _ = goog
+    lowest = frame["Low"].rolling(14).min()
+    highest = frame["High"].rolling(14).max()
+    fast_k = 100 * (frame["Close"] - lowest) / (highest - lowest)
+    slow_k = fast_k.rolling(3).mean()
+    close_at(s["stoch_k"], slow_k.to_numpy())
+    close_at(s["stoch_d"], slow_k.rolling(3).mean().to_numpy())
+
+
+def test_obv_accumulates_signed_volume(goog):
+    frame, s, _ = goog
+    sign = np.sign(frame["Close"].diff().fillna(0))
+    obv = (sign * frame["Volume"]).cumsum() + frame["Volume"].iloc[0]   # seeded with day 1
+    close_at(s["obv"], obv.to_numpy())
+
+
+def test_adx_matches_wilder_directional_movement(goog):
+    frame, s, _ = goog
+    up = frame["High"].diff()
+    down = -frame["Low"].diff()
+    plus_dm = up.where((up > down) & (up > 0), 0.0).iloc[1:]
+    minus_dm = down.where((down > up) & (down > 0), 0.0).iloc[1:]
+    prev = frame["Close"].shift(1)
+    tr = pd.concat([frame["High"] - frame["Low"], (frame["High"] - prev).abs(),
+                    (frame["Low"] - prev).abs()], axis=1).max(axis=1).iloc[1:]
+    # Wilder's running sums (the mean form scaled by n cancels in the ratios)
+    plus_di = 100 * wilder(plus_dm, 14) / wilder(tr, 14)
+    minus_di = 100 * wilder(minus_dm, 14) / wilder(tr, 14)
+    dx = 100 * (plus_di - minus_di).abs() / (plus_di + minus_di)
+    adx = wilder(dx.dropna(), 14).reindex(frame.index)
+    # TA-Lib seeds its sums slightly differently; compare once the smoothing has converged.
+    for i in (-1, -5, -250, -1000):
+        assert s["adx"][i] == pytest.approx(adx.iloc[i], rel=1e-3)
+        assert s["plus_di"][i] == pytest.approx(plus_di.reindex(frame.index).iloc[i], rel=1e-3)
+
+
+def test_risk_figures_match_their_definitions(recorded):
+    a = analyse(recorded.history("GOOG"))
+    close = recorded.history("GOOG").frame["Close"]
+    year = close.iloc[-253:].pct_change().dropna()
+    assert len(year) == 252
+    excess = year - 0.04 / 252
+    assert a.risk["volatility"] == pytest.approx(year.std() * np.sqrt(252))
+    assert a.risk["sharpe"] == pytest.approx(excess.mean() / year.std() * np.sqrt(252))
+    downside = np.sqrt((excess.clip(upper=0) ** 2).mean())
+    assert a.risk["sortino"] == pytest.approx(excess.mean() / downside * np.sqrt(252))
+    assert a.risk["max_drawdown"] == pytest.approx((close / close.cummax() - 1).min())
+    last_year = recorded.history("GOOG").frame.iloc[-252:]
+    assert a.range_52w["high"] == pytest.approx(last_year["High"].max())
+    assert a.range_52w["low"] == pytest.approx(last_year["Low"].min())
