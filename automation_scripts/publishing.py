@@ -17,6 +17,7 @@ import random
 import re
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,8 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from storage.base import DailyLimitReached, LedgerEntry, Site, StoreError, utcnow
+from storage.base import ConflictError, DailyLimitReached, LedgerEntry, Site, StoreError, utcnow
+from storage.base import NotFoundError as StoreNotFound
 
 
 class PublishError(Exception):
@@ -59,6 +61,10 @@ class TransientError(PublishError):
 
 class LimitReached(PublishError):
     """The site's daily post limit is used up."""
+
+
+class ReservationLost(TransientError):
+    """Another attempt took over this slug's reservation: it publishes the post, we must not."""
 
 
 @dataclass
@@ -108,6 +114,7 @@ log = logging.getLogger(__name__)
 
 POST_STATUSES = ("draft", "publish", "future")
 DEFAULT_GAP_MINUTES = (30, 90)
+LOCAL_RESERVATION_TTL = 15.0    # seconds: writing an archive folder takes milliseconds
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _PLACEHOLDER = re.compile(r"\{\{\s*image:([^}\s]+)\s*\}\}")
@@ -449,11 +456,23 @@ class WordPressPublisher:
         self.client = client
         self.lookup = lookup_client or client
         self._terms: dict[tuple[str, str], int] = {}
+        # Called before every post-creating request; raises (ReservationLost) when this
+        # attempt no longer holds the slug, so it never creates a post another attempt makes.
+        self.fence: Callable[[], None] | None = None
 
     def find_existing(self, slug: str) -> PublishResult | None:
+        posts = self._posts_with_slug(slug)
+        if not posts:
+            return None
+        oldest = min(posts, key=lambda p: int(p["id"]))      # duplicates: the first one counts
+        return PublishResult(str(oldest["id"]), str(oldest.get("link") or ""),
+                             str(oldest.get("status") or ""), existed=True)
+
+    def _posts_with_slug(self, slug: str) -> list[dict[str, Any]]:
+        """Every post (any status but trash) whose slug is exactly ``slug``."""
         try:
             posts = self.lookup.json("GET", "posts", params={"slug": slug, "status": "any",
-                                                              "context": "edit", "per_page": 5})
+                                                              "context": "edit", "per_page": 20})
         except PublishError as exc:
             if getattr(exc, "code", "") != "rest_invalid_param":
                 raise
@@ -462,11 +481,8 @@ class WordPressPublisher:
                 "WordPress did not accept the login (it treats the request as anonymous). "
                 "Check the username and application password. " + AUTH_HEADER_HINT),
                 "not_authenticated", 400) from None
-        for post in posts if isinstance(posts, list) else []:
-            if post.get("slug") == slug:
-                return PublishResult(str(post["id"]), str(post.get("link") or ""),
-                                     str(post.get("status") or ""), existed=True)
-        return None
+        return [p for p in posts if isinstance(p, dict) and p.get("slug") == slug
+                and "id" in p] if isinstance(posts, list) else []
 
     def term_id(self, taxonomy: str, name: str) -> int:
         """Get-or-create a category/tag by name (a racing creator's ``term_exists`` is fine)."""
@@ -538,19 +554,43 @@ class WordPressPublisher:
                 if delay is None:
                     delay = random.uniform(0, policy.backoff * 2 ** (attempt - 2))
                 policy.sleep(min(delay, policy.max_wait))
+            if self.fence is not None:
+                self.fence()
             try:
                 post = self.client.json("POST", "posts", json=payload, retry=False)
             except TransientError as exc:
                 log.warning("creating post %s: %s (attempt %d)", slug, exc, attempt)
                 last = exc
                 continue
-            return PublishResult(str(post["id"]), str(post.get("link") or ""),
-                                 str(post.get("status") or payload["status"]))
+            return self._keep_oldest(slug, post, payload["status"])
         found = self.find_existing(slug)
         if found is not None:
             return PublishResult(found.post_id, found.post_url, found.status)
         assert last is not None
         raise last
+
+    def _keep_oldest(self, slug: str, post: dict[str, Any], status: str) -> PublishResult:
+        """After a create: if another post already has our slug (WordPress gave ours ``-2``, or
+        two drafts share it), a duplicate was just made: delete ours and use the older one."""
+        mine = PublishResult(str(post["id"]), str(post.get("link") or ""),
+                             str(post.get("status") or status))
+        try:
+            others = [p for p in self._posts_with_slug(slug) if str(p["id"]) != mine.post_id]
+        except PublishError as exc:
+            log.warning("could not check %s for a duplicate after creating it: %s", slug, exc)
+            return mine
+        older = [p for p in others if int(p["id"]) < int(post["id"])]
+        if not older:
+            return mine
+        first = min(older, key=lambda p: int(p["id"]))
+        log.warning("post %s (%s) duplicates %s: deleting the new one", mine.post_id,
+                    post.get("slug"), first["id"])
+        try:
+            self.client.json("DELETE", f"posts/{mine.post_id}", params={"force": "true"})
+        except PublishError as exc:
+            log.error("could not delete duplicate post %s of %s: %s", mine.post_id, slug, exc)
+        return PublishResult(str(first["id"]), str(first.get("link") or ""),
+                             str(first.get("status") or status))
 
 
 def archive_path(archive_dir: str | os.PathLike[str], user_id: str, site_id: str,
@@ -701,12 +741,21 @@ class PublishingService:
     ``publish`` reserves the slug in the site's ledger (atomically against the daily limit),
     looks the slug up on the site itself, creates the post only when it is nowhere, and records
     the result. A timeout after the request went out is followed by a look-up before any retry.
+
+    Several workers (a stalled owner and the instance that took its run over): the reservation
+    names its holder (``attempt``) and is renewed right before each post-creating request. A
+    second worker that finds it held waits while the holder is live (watching the ledger and the
+    site), and takes over a stale one only by compare-and-set, after looking the slug up; a
+    holder that lost its reservation creates nothing. Should a paused holder still create a post
+    after all, the duplicate is found right after creation and the newer post is deleted.
     """
 
     def __init__(self, store: Any, secrets: Any, archive_dir: Any, *,
                  allow_private_urls: bool = True, timeout: tuple[float, float] = (5.0, 30.0),
                  policy: RetryPolicy | None = None, clock: Callable[[], datetime] = utcnow,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, reservation_ttl: float | None = None,
+                 poll_interval: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
         self.secrets = secrets
         self.archive_dir = archive_dir
@@ -715,6 +764,19 @@ class PublishingService:
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.rng = rng or random.Random()
+        self.reservation_ttl = reservation_ttl
+        self.poll_interval = poll_interval
+        self.sleep = sleep
+
+    def ttl_for(self, site: Site) -> float:
+        """Seconds a holder may go without renewing its reservation before it counts as dead:
+        one post-creating request with its retries (WordPress); a moment (local archive)."""
+        if self.reservation_ttl is not None:
+            return self.reservation_ttl
+        if site.kind == "local":
+            return LOCAL_RESERVATION_TTL
+        attempts = max(1, self.policy.attempts)
+        return sum(self.timeout) * attempts + self.policy.max_wait * (attempts - 1)
 
     def already_published(self, user_id: str, site_id: str, slug: str
                           ) -> LedgerEntry | None:
@@ -782,48 +844,111 @@ class PublishingService:
         if status not in POST_STATUSES:
             raise _with_code(PublishError(f"status must be one of {', '.join(POST_STATUSES)}, "
                                           f"not {status!r}"), "bad_status")
-        now = self.clock()
-        entry = LedgerEntry(user_id=user_id, site_id=site_id, slug=article.slug,
-                            item_key=article.slug, kind=kind, run_id=run_id,
-                            day=now.date().isoformat(), title=article.title, created_at=now)
-        try:
-            stored, new = self.store.reserve_post(entry, site.daily_limit)
-        except DailyLimitReached as exc:
-            raise _with_code(LimitReached(
-                f"the daily limit of {site.daily_limit} posts for site {site.name!r} is used up "
-                f"({exc})"), "daily_limit") from None
-        if not new and stored.status == "published":
-            return PublishResult(str(stored.post_id or ""), str(stored.post_url or ""),
-                                 status, existed=True)
-        try:
-            # The ledger did not have it as published: the site itself is the next authority
-            # (a crash after WordPress created the post but before we recorded it).
-            lookup = self._publisher_for(site, rotate=False)
-            found = lookup.find_existing(article.slug)
-            if found is None:
-                date_gmt = self._next_date(site) if status == "future" else None
-                publisher = self._publisher_for(site, rotate=True) if site.kind == "wordpress" \
-                    and site.authors else lookup
-                result = publisher.publish(_merge_terms(site, article), status=status,
-                                           date_gmt=date_gmt)
-            else:
-                result = found
-        except PublishError:
-            self._release_quietly(user_id, site_id, article.slug)
-            raise
-        except Exception as exc:
-            self._release_quietly(user_id, site_id, article.slug)
-            raise _with_code(PublishError(f"publishing failed: {exc.__class__.__name__}"),
-                             "internal") from exc
-        self.store.complete_post(user_id, site_id, article.slug, post_id=result.post_id,
-                                 post_url=result.post_url, title=article.title)
-        log.info("published %s on site %s as %s (%s)", article.slug, site_id, result.post_id,
-                 "found" if result.existed else "created")
-        return result
+        attempt = uuid.uuid4().hex
+        for _ in range(100):               # each round ends in a result, or in a lost claim
+            settled = self._hold(site, article, attempt, kind=kind, run_id=run_id,
+                                 status=status)
+            if settled is not None:
+                return settled
+            try:
+                result = self._create_or_find(site, article, status, attempt)
+            except ReservationLost as exc:
+                log.info("%s on site %s: %s; waiting for the new holder", article.slug,
+                         site_id, exc)
+                continue
+            except PublishError:
+                self._release_quietly(user_id, site_id, article.slug, attempt)
+                raise
+            except Exception as exc:
+                self._release_quietly(user_id, site_id, article.slug, attempt)
+                raise _with_code(PublishError(f"publishing failed: {exc.__class__.__name__}"),
+                                 "internal") from exc
+            self.store.complete_post(user_id, site_id, article.slug, post_id=result.post_id,
+                                     post_url=result.post_url, title=article.title)
+            log.info("published %s on site %s as %s (%s)", article.slug, site_id,
+                     result.post_id, "found" if result.existed else "created")
+            return result
+        raise _with_code(TransientError(f"{article.slug}: another worker kept the reservation"),
+                         "reservation_busy")
 
-    def _release_quietly(self, user_id: str, site_id: str, slug: str) -> None:
+    def _create_or_find(self, site: Site, article: Article, status: str, attempt: str
+                        ) -> PublishResult:
+        """Holding the reservation: the site itself is the next authority (a crash after
+        WordPress created the post but before we recorded it); create only when it is nowhere."""
+        lookup = self._publisher_for(site, rotate=False)
+        found = lookup.find_existing(article.slug)
+        if found is not None:
+            return found
+        date_gmt = self._next_date(site) if status == "future" else None
+        publisher = self._publisher_for(site, rotate=True) if site.kind == "wordpress" \
+            and site.authors else lookup
+        fence = self._fence(site, article.slug, attempt)
+        if isinstance(publisher, WordPressPublisher):
+            publisher.fence = fence
+        else:
+            fence()
+        return publisher.publish(_merge_terms(site, article), status=status, date_gmt=date_gmt)
+
+    def _fence(self, site: Site, slug: str, attempt: str) -> Callable[[], None]:
+        """Renew our claim on ``slug`` right before creating; ReservationLost if it is gone."""
+        def renew() -> None:
+            try:
+                self.store.claim_post(site.user_id, site.id, slug, expected_attempt=attempt,
+                                      attempt=attempt, now=self.clock())
+            except (ConflictError, StoreNotFound) as exc:
+                raise _with_code(ReservationLost(
+                    f"the reservation of {slug} passed to another worker"),
+                    "reservation_lost") from exc
+        return renew
+
+    def _hold(self, site: Site, article: Article, attempt: str, *, kind: str, run_id: str,
+              status: str) -> PublishResult | None:
+        """Get hold of ``article.slug`` in the ledger for ``attempt``: None when we hold it;
+        a result when it is (or just got) published by someone else."""
+        slug, uid = article.slug, site.user_id
+        ttl = self.ttl_for(site)
+        seen: tuple[str, Any] | None = None
+        deadline = time.monotonic() + ttl
+        while True:
+            now = self.clock()
+            entry = LedgerEntry(user_id=uid, site_id=site.id, slug=slug, item_key=slug,
+                                kind=kind, run_id=run_id, day=now.date().isoformat(),
+                                title=article.title, created_at=now, attempt=attempt,
+                                reserved_at=now)
+            try:
+                stored, new = self.store.reserve_post(entry, site.daily_limit)
+            except DailyLimitReached as exc:
+                raise _with_code(LimitReached(
+                    f"the daily limit of {site.daily_limit} posts for site {site.name!r} is "
+                    f"used up ({exc})"), "daily_limit") from None
+            if new or stored.attempt == attempt:
+                return None
+            if stored.status == "published":
+                return PublishResult(str(stored.post_id or ""), str(stored.post_url or ""),
+                                     status, existed=True)
+            # Held by another attempt. The site knows whether that post already exists.
+            found = self._publisher_for(site, rotate=False).find_existing(slug)
+            if found is not None:
+                self.store.complete_post(uid, site.id, slug, post_id=found.post_id,
+                                         post_url=found.post_url, title=article.title)
+                return found
+            holder = (stored.attempt, stored.reserved_at)
+            if holder != seen:                  # the holder renewed: it is alive
+                seen, deadline = holder, time.monotonic() + ttl
+            held_since = stored.reserved_at or stored.created_at
+            if (now - held_since).total_seconds() >= ttl or time.monotonic() >= deadline:
+                try:
+                    self.store.claim_post(uid, site.id, slug, expected_attempt=stored.attempt,
+                                          attempt=attempt, now=now)
+                except (ConflictError, StoreNotFound):
+                    continue                    # renewed, released or taken meanwhile: again
+                log.warning("took over the stale reservation of %s on site %s", slug, site.id)
+                return None
+            self.sleep(self.poll_interval)
+
+    def _release_quietly(self, user_id: str, site_id: str, slug: str, attempt: str) -> None:
         try:
-            self.store.release_post(user_id, site_id, slug)
+            self.store.release_post(user_id, site_id, slug, attempt)
         except StoreError:
             log.exception("could not release the reservation of %s on %s", slug, site_id)
 

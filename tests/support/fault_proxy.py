@@ -9,7 +9,9 @@ Used to prove exactly-once publishing against the real WordPress::
 
 Other faults: ``strip_authorization`` (a host that eats the Authorization header) and
 ``inject`` (answer the first matching requests with a canned status, e.g. 503 or 429 with
-Retry-After, without forwarding them). ``seen`` records (method, path) of every request.
+Retry-After, without forwarding them), ``hold`` (park the first matching requests until the
+test sets ``gate``; ``arrived`` is set when one is parked: a slow-but-alive client).
+``seen`` records (method, path) of every request.
 It runs in a thread of the test process, bound to 127.0.0.1 on a free port.
 """
 
@@ -45,13 +47,17 @@ class FaultProxy:
 
     def __init__(self, upstream: str, *, strip_authorization: bool = False,
                  drop_responses: dict[tuple[str, str], int] | None = None,
-                 inject: dict[tuple[str, str], Injected] | None = None) -> None:
+                 inject: dict[tuple[str, str], Injected] | None = None,
+                 hold: dict[tuple[str, str], int] | None = None) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.strip_authorization = strip_authorization
         self.drop_responses = dict(drop_responses or {})
         self.inject = dict(inject or {})
+        self.hold = dict(hold or {})
+        self.gate = threading.Event()
+        self.arrived = threading.Event()
         self.seen: list[tuple[str, str]] = []
         self.dropped: list[tuple[str, str, int]] = []     # (method, path, upstream status)
         self._lock = threading.Lock()
@@ -105,6 +111,9 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 route = urlsplit(path).path
+                if proxy._take(proxy.hold, method, route):
+                    proxy.arrived.set()
+                    proxy.gate.wait(timeout=120)
                 canned = proxy._take(proxy.inject, method, route)
                 if isinstance(canned, Injected):
                     self.send_response(canned.status)
@@ -166,4 +175,5 @@ def make_fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
 
     yield factory
     for proxy in started:
+        proxy.gate.set()
         proxy.stop()
