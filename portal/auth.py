@@ -6,6 +6,7 @@ Validation failures re-render the form with status 400 and store nothing.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -27,10 +28,14 @@ from werkzeug.wrappers import Response
 from portal.errors import error_response
 from portal.extensions import limiter, login_manager
 from portal.services import services
-from storage.base import DuplicateError
+from storage.base import DuplicateError, Site, StoreError
 from storage.base import User as StoredUser
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("auth", __name__)
+
+STARTER_SITE_NAME = "Local archive"
 
 EMAIL_MAX = 254
 PASSWORD_MIN = 8
@@ -172,11 +177,24 @@ def register():
         except DuplicateError:
             result.errors["email"] = "An account with this email already exists."
         else:
+            _create_starter_site(record)
             _start_session(record)
             flash("Welcome to TickZen. Your account is ready.", "success")
             return redirect(url_for("pages.dashboard"))
     return render_template("auth/register.html", errors=result.errors,
                            email=result.values["email"]), 400
+
+
+def _create_starter_site(record: StoredUser) -> None:
+    """Give a new account a local-archive site, so a first run works at once and offline
+    (demo data into the built-in archive) before any WordPress site is set up."""
+    site = Site(id="", user_id=record.id, name=STARTER_SITE_NAME, kind="local",
+                defaults={"default_status": "publish", "gap_minutes": [30, 90],
+                          "category": "", "tags": []})
+    try:
+        services().store.create_site(record.id, site)
+    except StoreError:      # the account stands; the user can add a site on /sites
+        log.exception("could not create the starter site for user %s", record.id)
 
 
 def _login_limit() -> str:

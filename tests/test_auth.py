@@ -238,3 +238,51 @@ def test_login_limit_is_shared_through_redis(make_app, redis_url: str) -> None:
     second = AuthActions(make_app(**config).test_client())     # another instance, same Redis
     assert second.login("someone@example.com", "wrong-password").status_code == 400
     assert second.login("someone@example.com", "wrong-password").status_code == 429
+
+
+def test_registration_gives_the_user_a_local_archive_site(client: FlaskClient,
+                                                          auth: AuthActions, app: Flask) -> None:
+    user_id = auth.signed_in("starter@example.com")
+    sites = store(app).list_sites(user_id)
+    assert [(s.name, s.kind, s.url, s.app_password_enc) for s in sites] == [
+        ("Local archive", "local", "", "")]
+    listed = client.get("/api/sites").get_json()["sites"]
+    assert [(s["id"], s["name"], s["kind"]) for s in listed] == [
+        (sites[0].id, "Local archive", "local")]
+    # a refused second registration with the same email adds no site to anyone
+    other = AuthActions(app.test_client())
+    assert other.register("starter@example.com", "correct-horse-2").status_code == 400
+    assert len(store(app).list_sites(user_id)) == 1
+
+
+def test_a_new_user_runs_a_demo_stock_automation_without_set_up(make_app, tmp_path) -> None:
+    import re
+    import time
+
+    app = make_app(TICKZEN_START_RUNNER=True, TICKZEN_ARCHIVE_DIR=str(tmp_path / "archive"),
+                   TICKZEN_WORKDIR=str(tmp_path / "work"),
+                   TICKZEN_AUTOMATION_MODULES="automation_scripts.stock_analysis")
+    client = app.test_client()
+    auth = AuthActions(client)
+    auth.signed_in("first-run@example.com")
+    page = client.get("/automation/stock").get_data(as_text=True)
+    options = re.findall(r'<select id="site" name="site_id"[^>]*>(.*?)</select>', page, re.S)
+    assert options and "disabled" not in page.split('id="start-run"')[1].split(">")[0]
+    [(site_id, label)] = re.findall(r'<option value="([^"]+)">([^<]+)</option>', options[0])
+    assert label == "Local archive (local)"
+    answer = client.post("/api/runs", headers=auth.headers(),
+                         json={"kind": "stock", "site_id": site_id, "items": ["AAPL"],
+                               "options": {"data_source": "demo"}})
+    assert answer.status_code == 202, answer.get_json()
+    run_id = answer.get_json()["run_id"]
+    deadline = time.monotonic() + 120
+    run = client.get(f"/api/runs/{run_id}").get_json()
+    while run["status"] not in ("completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+        run = client.get(f"/api/runs/{run_id}").get_json()
+    assert run["status"] == "completed"
+    [item] = run["items"]
+    assert item["status"] == "published", item
+    post = client.get(item["post_url"])
+    assert post.status_code == 200 and "AAPL" in post.get_data(as_text=True)

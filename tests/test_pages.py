@@ -55,7 +55,10 @@ def test_dashboard_layout_and_nav(client: FlaskClient, auth: AuthActions) -> Non
         assert href in body
     assert 'action="/logout"' in body and "nav@example.com" in body
     assert "Welcome to TickZen" in body               # the flash from registering
-    assert "No sites yet" in body and "No runs yet" in body
+    assert "No runs yet" in body
+    sites = body.split('id="sites"')[1]
+    assert "<strong>Local archive</strong>" in sites     # the starter site of every account
+    assert "No sites yet" not in sites
     # flashed once only
     assert "Welcome to TickZen" not in client.get("/").get_data(as_text=True)
 

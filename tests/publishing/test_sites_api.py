@@ -31,9 +31,11 @@ def _post(client, auth: AuthActions, path: str, body: Any):
 
 
 def _count_sites(app) -> int:
+    """Sites the tests created (not the "Local archive" every account starts with)."""
     store = app.extensions["tickzen"].store
     with app.app_context():
-        return sum(len(store.list_sites(u)) for u in _user_ids(app))
+        return sum(1 for u in _user_ids(app) for s in store.list_sites(u)
+                   if s.name != "Local archive")
 
 
 def _user_ids(app) -> list[str]:
@@ -134,7 +136,8 @@ def test_another_users_site_is_404_everywhere(app, client, auth):
                         ).status_code == 404
     assert other.post(f"/api/sites/{site['id']}/test", headers=other_auth.headers()
                       ).status_code == 404
-    assert other.get("/api/sites").get_json() == {"sites": []}
+    assert [s["name"] for s in other.get("/api/sites").get_json()["sites"]] == [
+        "Local archive"]                                  # only b's own starter site
     assert client.get(f"/api/sites/{site['id']}").get_json()["name"] == "Mine"
 
 
@@ -156,7 +159,7 @@ def test_local_site_test_connection_is_ok(app, client, auth):
 def test_sites_page_form_adds_and_shows_errors(app, client, auth):
     auth.signed_in()
     page = client.get("/sites")
-    assert page.status_code == 200 and b"Test connection" not in page.data
+    assert page.status_code == 200 and b"Local archive" in page.data   # the starter site
     bad = client.post("/sites", data={"name": "", "kind": "local",
                                       "csrf_token": auth.csrf_token()})
     assert bad.status_code == 400 and b"name is required" in bad.data
