@@ -16,14 +16,14 @@ import re
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import requests
@@ -33,6 +33,7 @@ from automation_scripts.base import slugify
 MAX_FEED_BYTES = 2 * 1024 * 1024
 MAX_SOURCES = 50
 MAX_URL_LENGTH = 2048
+MAX_REDIRECTS = 5
 USER_AGENT = "TickZenPortal/1.0 (+feed reader)"
 
 # A sensible default: public football and basketball feeds (the product never needs ../shared).
@@ -205,7 +206,11 @@ class FeedFetcher:
 
     def __init__(self, cache: FeedCache | None = None, *, timeout: float = 10.0,
                  max_bytes: int = MAX_FEED_BYTES, max_workers: int = 4,
-                 session_factory: Any = requests.Session) -> None:
+                 session_factory: Any = requests.Session,
+                 url_check: Callable[[str], str | None] | None = None) -> None:
+        """``url_check(url)`` -> why that URL may not be fetched (e.g. the SSRF rule), or None;
+        it runs on the feed URL and on every redirect target, right before each request."""
+        self.url_check = url_check
         self.cache = cache or FeedCache(None)
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -245,13 +250,7 @@ class FeedFetcher:
         deadline = time.monotonic() + self.timeout * 3
         session = self.session_factory()
         try:
-            try:
-                resp = session.get(url, headers=headers, stream=True,
-                                   timeout=(self.timeout, self.timeout))
-            except requests.Timeout:
-                raise FeedError("the feed did not answer in time") from None
-            except requests.RequestException as exc:
-                raise FeedError(f"the feed is unreachable ({type(exc).__name__})") from None
+            resp = self._get_following_redirects(session, url, headers)
             with resp:
                 if resp.status_code == 304:
                     return 304, b"", None, None
@@ -277,6 +276,32 @@ class FeedFetcher:
                         resp.headers.get("Last-Modified"))
         finally:
             session.close()
+
+    def _get_following_redirects(self, session: Any, url: str, headers: dict[str, str]
+                                 ) -> requests.Response:
+        """GET ``url``, following redirects here (not in requests) so every hop is checked."""
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                validate_feed_url(url)
+            except ValueError as exc:
+                raise FeedError(f"the feed redirects to a URL that is not allowed ({exc})"
+                                ) from None
+            problem = self.url_check(url) if self.url_check else None
+            if problem:
+                raise FeedError(problem)
+            try:
+                resp = session.get(url, headers=headers, stream=True, allow_redirects=False,
+                                   timeout=(self.timeout, self.timeout))
+            except requests.Timeout:
+                raise FeedError("the feed did not answer in time") from None
+            except requests.RequestException as exc:
+                raise FeedError(f"the feed is unreachable ({type(exc).__name__})") from None
+            location = resp.headers.get("Location")
+            if resp.status_code not in (301, 302, 303, 307, 308) or not location:
+                return resp
+            resp.close()
+            url = urljoin(url, location)
+        raise FeedError(f"the feed redirects more than {MAX_REDIRECTS} times")
 
 
 _TAG_RE = re.compile(r"<[^>]+>")

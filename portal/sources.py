@@ -101,8 +101,13 @@ def _feeds_body(sources: list[FeedSource], custom: bool) -> dict[str, Any]:
 
 
 def _private_problem(url: str) -> str | None:
-    allow = bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS", True))
-    problem = url_problem(url, allow_private=allow)
+    return _feed_host_problem(url, bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS",
+                                                                True)))
+
+
+def _feed_host_problem(url: str, allow_private: bool) -> str | None:
+    """The SSRF rule for feeds; also run by the fetcher on every redirect (no app context)."""
+    problem = url_problem(url, allow_private=allow_private)
     return problem.replace("url host", "feed host") if problem else None
 
 
@@ -156,7 +161,9 @@ def sports_stories():
         else:
             allowed.append(s)
     cache_dir = Path(current_app.instance_path) / "feed_cache" / str(current_user.id)
+    allow = bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS", True))
     fetcher = FeedFetcher(FeedCache(cache_dir),
+                          url_check=lambda u: _feed_host_problem(u, allow),
                           timeout=float(current_app.config.get("TICKZEN_FEED_TIMEOUT", 10)),
                           max_bytes=int(current_app.config.get("TICKZEN_FEED_MAX_BYTES",
                                                                MAX_FEED_BYTES)))

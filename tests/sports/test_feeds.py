@@ -108,6 +108,37 @@ def test_slow_feed_times_out(tmp_path, feed_server):
     assert report.sources[0].error == "the feed did not answer in time"
 
 
+def test_redirects_are_followed_and_every_hop_is_checked(tmp_path, feed_server):
+    from urllib.parse import quote
+
+    from automation_scripts.publishing import url_problem
+
+    ours = feed_server.url("")
+
+    def ssrf(url: str) -> str | None:         # the test server is trusted, the rest is not
+        return None if url.startswith(ours) else url_problem(url, allow_private=False)
+
+    def via(target: str) -> str:
+        return feed_server.url("redirect?to=" + quote(target, safe=""))
+
+    chain = "/bad/empty.xml"
+    for _ in range(7):                          # seven hops: more than anyone needs
+        chain = "/redirect?to=" + quote(chain, safe="")
+    checked = fetcher(tmp_path, url_check=ssrf, timeout=3).fetch_all([
+        FeedSource("Moved", via(feed_server.url("bad/empty.xml"))),
+        FeedSource("Into the LAN", via("http://127.0.0.1:9/admin")),
+        FeedSource("Metadata", via("http://169.254.169.254/latest/meta-data/")),
+        FeedSource("Not http", via("file:///etc/passwd")),
+        FeedSource("Chain", feed_server.url(chain.lstrip("/"))),
+    ])
+    by_name = {r.name: r for r in checked.sources}
+    assert by_name["Moved"].status == "ok"
+    assert "private or local address" in by_name["Into the LAN"].error
+    assert "private or local address" in by_name["Metadata"].error
+    assert "redirects to a URL that is not allowed" in by_name["Not http"].error
+    assert "redirects more than" in by_name["Chain"].error
+
+
 def test_empty_feed_is_fine_but_has_no_entries(tmp_path, feed_server):
     report = fetcher(tmp_path).fetch_all([FeedSource("Empty", feed_server.url("bad/empty.xml"))])
     assert report.sources[0].status == "ok" and report.sources[0].entries == 0

@@ -7,6 +7,7 @@ without a Content-Length), ``huge-declared.xml`` (declares 50 MB), ``slow.xml`` 
 ``?delay=`` seconds), ``error.xml`` (HTTP 500), ``empty.xml`` (a valid feed with no items).
 ``POST /llm/v1/chat/completions`` is a stand-in for an OpenAI-compatible LLM (unreachable
 from here): it answers one fixed article as JSON, with a ``<script>`` the writer must strip.
+``/redirect?to=<url>`` answers 302 to ``<url>`` (redirect checks).
 ``/_stats`` returns ``{path: {status: count}}``; ``/_reset`` clears it.
 
 Fixture: ``feed_server`` (session) -> ``FeedServer`` with ``url(path)``, ``stats()``, ``reset()``.
@@ -86,6 +87,9 @@ def _handler(root: Path) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, MALFORMED, "text/html")
             if path == "/bad/empty.xml":
                 return self._send(200, EMPTY_FEED)
+            if path == "/redirect":
+                return self._send(302, b"", "text/plain",
+                                  {"Location": query.get("to", ["/bad/empty.xml"])[0]})
             if path == "/bad/error.xml":
                 return self._send(500, b"boom", "text/plain")
             if path == "/bad/slow.xml":
