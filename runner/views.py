@@ -49,8 +49,8 @@ def snapshot_view(run: Run, items: Iterable[Item]) -> dict[str, Any]:
     return {"run_id": run.id, "kind": run.kind, "status": run.status, "percent": run.percent,
             "counts": dict(run.counts), "total": run.total, "error": run.error,
             "items": [{k: v for k, v in item_view(i).items()
-                       if k in ("key", "label", "status", "post_id", "post_url", "error",
-                                "report_url")}
+                       if k in ("key", "label", "status", "post_id", "post_url", "error")
+                       or (k == "report_url" and v)}       # only where there is a report
                       for i in items],
             "last_seq": run.last_seq}
 
