@@ -359,6 +359,9 @@ class WordPressClient:
         """One REST call; returns the 2xx JSON response or raises a PublishError."""
         url = self.url(route)
         kwargs.setdefault("timeout", self.timeout)
+        # Never follow a redirect: its target escaped the SSRF check, and requests would turn
+        # a redirected POST into a GET. The user fixes the site URL instead.
+        kwargs.setdefault("allow_redirects", False)
         if self._auth:
             kwargs.setdefault("auth", self._auth)
 
@@ -383,6 +386,13 @@ class WordPressClient:
             raise error_for_response(exc.response) from None
         except requests.RequestException as exc:
             raise _transport_error(exc, url) from exc
+        if 300 <= response.status_code < 400:
+            target = urlsplit(response.headers.get("Location") or "")
+            where = f"{target.scheme}://{target.netloc}" if target.netloc else "another address"
+            raise _with_code(NotFoundError(
+                f"{self.base_url} redirects to {where} (HTTP {response.status_code}): use the "
+                "address WordPress really answers on as the site URL"), "redirect",
+                response.status_code)
         if not 200 <= response.status_code < 300:
             raise error_for_response(response, sent_credentials=self._auth is not None)
         if not _is_json(response):

@@ -294,3 +294,28 @@ def test_connection_failures_each_have_their_message(wordpress, make_fault_proxy
         silent.listen(5)
         slow = check(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
     assert slow.code == "timeout" and "time" in slow.message
+
+
+def test_a_redirecting_site_is_refused_not_followed(wordpress, wp_site, service, user, store,
+                                                    make_fault_proxy):
+    # A redirect's target never went through the URL check (SSRF), and a redirected POST
+    # would silently become a GET: neither the check nor a publish follows it.
+    with socket.socket() as trap:               # where the redirect points: must stay unvisited
+        trap.bind(("127.0.0.1", 0))
+        trap.listen(5)
+        trap.settimeout(0.5)
+        target = f"http://127.0.0.1:{trap.getsockname()[1]}"
+        proxy = make_fault_proxy(wordpress.base_url, inject={
+            ("GET", "/wp-json/wp/v2/"): Injected(301, times=10,
+                                                 headers={"Location": target + "/wp-json/"})})
+        site = wp_site(url=proxy.base_url)
+        check = service.check_connection(site)
+        article = make_article()
+        with pytest.raises(PublishError, match="redirects to"):
+            service.publish(user.id, site.id, article, run_id="r", kind="stock", options={})
+        with pytest.raises(socket.timeout):
+            trap.accept()
+    assert check.ok is False and check.code == "redirect"
+    assert target in check.message and "site URL" in check.message
+    assert store.get_post(user.id, site.id, article.slug) is None
+    assert _posts(wordpress, article.slug) == []
