@@ -319,3 +319,29 @@ def test_a_redirecting_site_is_refused_not_followed(wordpress, wp_site, service,
     assert target in check.message and "site URL" in check.message
     assert store.get_post(user.id, site.id, article.slug) is None
     assert _posts(wordpress, article.slug) == []
+
+
+def test_application_passwords_never_reach_the_logs(wordpress, wp_site, make_service, user,
+                                                    make_fault_proxy, caplog, sleeps):
+    import base64
+    import logging
+
+    wrong = "wxyz abcd efgh ijkl mnop qrst"
+    proxy = make_fault_proxy(wordpress.base_url, inject={
+        ("GET", "/wp-json/wp/v2/posts"): Injected(503, times=2),
+        ("POST", "/wp-json/wp/v2/posts"): Injected(500, times=1)})
+    service = make_service(policy=RetryPolicy(attempts=3, backoff=0.01, sleep=sleeps))
+    good, bad = wp_site(url=proxy.base_url), wp_site(password=wrong)
+    with caplog.at_level(logging.DEBUG):            # every logger, urllib3's included
+        assert service.check_connection(bad).ok is False
+        assert service.check_connection(good).ok is True
+        with pytest.raises(AuthError):
+            service.publish(user.id, bad.id, make_article(), run_id="r", kind="stock",
+                            options={})
+        service.publish(user.id, good.id, make_article(), run_id="r", kind="stock",
+                        options={"status": "publish"})
+    assert "retrying" in caplog.text                 # the retries were logged ...
+    for secret in (wordpress.admin_app_password, wrong):
+        basic = base64.b64encode(f"{wordpress.admin_user}:{secret}".encode()).decode()
+        for form in (secret, secret.replace(" ", ""), basic):
+            assert form not in caplog.text           # ... without the password in any form
