@@ -279,6 +279,14 @@ class FileProvider:
         s, e = start.isoformat(), end.isoformat()
         return [row for row in self._entries() if s <= row.date <= e]
 
+    def first_day(self, today: date) -> date | None:
+        """Where the run page's week starts without a chosen date: the file's first day from
+        ``today`` on, or its first day when the whole file lies in the past (a snapshot)."""
+        days = sorted({row.date for row in self._entries()})
+        if not days:
+            return None
+        return date.fromisoformat(next((d for d in days if d >= today.isoformat()), days[0]))
+
     def report_date(self, ticker: str, today: date) -> str:
         dates = sorted({row.date for row in self._entries() if row.ticker == ticker})
         if not dates and self.fundamentals_path:

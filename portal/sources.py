@@ -19,6 +19,7 @@ from flask_login import current_user, login_required
 from automation_scripts.earnings_data import (
     PROVIDERS,
     EarningsDataError,
+    FileProvider,
     ProviderConfig,
     get_provider,
     week_by_day,
@@ -74,6 +75,8 @@ def earnings_calendar():
     except EarningsDataError as exc:
         return error_response(400, f"the {name} provider is not available: {exc}")
     try:
+        if not raw_start and isinstance(provider, FileProvider):
+            start = provider.first_day(start) or start
         by_day = week_by_day(provider, start, days)
     except EarningsDataError as exc:
         return error_response(502, str(exc))

@@ -31,6 +31,31 @@ def test_file_calendar_from_the_real_data(make_app, auth, shared_data):
     assert body["total"] == 651 and body["demo"] is False
 
 
+def test_file_calendar_without_a_start_shows_the_files_days(make_app, auth, shared_data,
+                                                             tmp_path):
+    # The run page asks without a start: a file is a snapshot, so the week starts at its first
+    # day from today on, or at its first day when it lies wholly in the past.
+    app = make_app(TICKZEN_EARNINGS_CALENDAR_FILE=str(shared_data / "earnings_calendar.json"))
+    client = app.test_client()
+    type(auth)(client).signed_in()
+    body = client.get("/api/earnings/calendar?provider=file").get_json()
+    assert body["start"] == "2026-02-19" and body["total"] == 651
+
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    past, soon = today - timedelta(days=30), today + timedelta(days=2)
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps({"calendar": {
+        past.isoformat(): [{"ticker": "OLD", "date": past.isoformat()}],
+        soon.isoformat(): [{"ticker": "NEXT", "date": soon.isoformat()}]}}))
+    client = make_app(TICKZEN_EARNINGS_CALENDAR_FILE=str(path)).test_client()
+    type(auth)(client).signed_in()
+    body = client.get("/api/earnings/calendar?provider=file").get_json()
+    assert body["start"] == soon.isoformat()
+    assert [e["ticker"] for d in body["days"] for e in d["entries"]] == ["NEXT"]
+
+
 def test_empty_calendar_file(make_app, auth, tmp_path):
     path = tmp_path / "empty.json"
     path.write_text(json.dumps({"calendar": {}}))
