@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -20,8 +21,8 @@ def create_app(config: Any = None) -> Flask:
     """Build the app. ``config``: a Config class/object, or a dict of overrides."""
     from portal import config as config_module
 
-    app = Flask(__name__, instance_relative_config=True, template_folder="templates",
-                static_folder="static")
+    app = Flask(__name__, instance_path=_instance_path(config), instance_relative_config=True,
+                template_folder="templates", static_folder="static")
     config_module.load(app, config)
 
     from portal import extensions
@@ -48,6 +49,15 @@ def create_app(config: Any = None) -> Flask:
     realtime.register(socketio)
     extensions.init_services(app)
     return app
+
+
+def _instance_path(config: Any) -> str | None:
+    """Where instance/ lives: ``INSTANCE_PATH`` in a dict config, else $TICKZEN_INSTANCE_PATH,
+    else Flask's default (./instance). Tests point it at a temp folder, so the development
+    keys, uploads and caches of the project's own instance/ are never written by them."""
+    chosen = config.get("INSTANCE_PATH") if isinstance(config, dict) else None
+    chosen = chosen or os.environ.get("TICKZEN_INSTANCE_PATH")
+    return str(Path(chosen).resolve()) if chosen else None
 
 
 if __name__ == "__main__":  # pragma: no cover - manual serving

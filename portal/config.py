@@ -44,6 +44,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("SECRET_KEY", "", _text,
            "Signs sessions and CSRF tokens. Required in production; development keeps a "
            "generated one in instance/secret_key."),
+    EnvVar("TICKZEN_INSTANCE_PATH", "instance", _text,
+           "The instance folder (development keys, SQLite file, uploads, caches, archive); "
+           "an absolute path, e.g. on a persistent mount."),
     EnvVar("TICKZEN_STORE", "sqlite:///instance/tickzen.db", str,
            "Store URL: `sqlite:///<path>` (relative paths live under instance/) or "
            "`firestore://<project>`."),
@@ -94,7 +97,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
 )
 
 # Read by the shell/launcher, not put into app.config.
-_NOT_APP_CONFIG = {"TICKZEN_ENV", "HOST", "PORT", "FIRESTORE_EMULATOR_HOST", "GUNICORN_THREADS"}
+_NOT_APP_CONFIG = {"TICKZEN_ENV", "HOST", "PORT", "FIRESTORE_EMULATOR_HOST", "GUNICORN_THREADS",
+                   "TICKZEN_INSTANCE_PATH"}
 
 
 class Config:

@@ -51,12 +51,14 @@ def _close_services(app: Flask) -> None:
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """Build testing apps with overrides; each gets a fresh SQLite store under ``tmp_path``."""
+    """Build testing apps with overrides; each gets a fresh SQLite store and instance folder
+    under ``tmp_path``."""
     built: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
         config: dict[str, Any] = {
             "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(tmp_path / f"instance-{len(built)}"),   # never ./instance
             "TICKZEN_STORE": f"sqlite:///{tmp_path / f'tickzen-{len(built)}.db'}",
             "TICKZEN_START_RUNNER": False,
         }

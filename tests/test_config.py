@@ -25,19 +25,25 @@ def _store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'config.db'}"
 
 
+def _config(tmp_path: Path, **values: str) -> dict[str, str]:
+    """A config dict whose store and instance folder live under ``tmp_path``."""
+    return {"TICKZEN_STORE": _store(tmp_path), "INSTANCE_PATH": str(tmp_path / "instance"),
+            **values}
+
+
 def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
-        create_app({"ENV_NAME": "production", "TICKZEN_STORE": _store(tmp_path)})
+        create_app(_config(tmp_path, ENV_NAME="production"))
     monkeypatch.setenv("TICKZEN_ENV", "production")
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
-        create_app({"TICKZEN_STORE": _store(tmp_path)})
+        create_app(_config(tmp_path))
 
 
 def test_unknown_environment_name_is_refused(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TICKZEN_ENV", "staging")
     with pytest.raises(ConfigurationError, match="TICKZEN_ENV"):
-        create_app({"TICKZEN_STORE": _store(tmp_path)})
+        create_app(_config(tmp_path))
 
 
 def test_bad_number_in_environment_is_a_clear_error(monkeypatch) -> None:
@@ -55,6 +61,35 @@ def test_environment_is_read_when_the_app_is_built(monkeypatch, make_app) -> Non
     assert app.config["TICKZEN_AUTO_RESUME"] is True
     assert app.config["LOGIN_RATE_LIMIT"] == "5 per hour"
     assert make_app(TICKZEN_MAX_ITEMS=7).config["TICKZEN_MAX_ITEMS"] == 7   # overrides win
+
+
+def test_instance_folder_is_configurable_and_holds_the_generated_keys(
+        monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("TICKZEN_SECRETS_KEY", raising=False)
+    monkeypatch.delenv("TICKZEN_INSTANCE_PATH", raising=False)
+    app = create_app({"ENV_NAME": "development", "INSTANCE_PATH": str(tmp_path / "inst"),
+                      "TICKZEN_START_RUNNER": False})
+    try:
+        assert app.instance_path == str(tmp_path / "inst")
+        assert (tmp_path / "inst" / "secret_key").read_text() == app.config["SECRET_KEY"]
+        assert (tmp_path / "inst" / "secrets_key").is_file()      # the Fernet key
+        assert app.config["TICKZEN_STORE"] == f"sqlite:///{tmp_path / 'inst' / 'tickzen.db'}"
+    finally:
+        app.extensions["tickzen"].store.close()
+    monkeypatch.setenv("TICKZEN_INSTANCE_PATH", str(tmp_path / "from-env"))
+    app = create_app({"ENV_NAME": "testing", "TICKZEN_START_RUNNER": False})
+    try:
+        assert app.instance_path == str(tmp_path / "from-env")
+        assert (tmp_path / "from-env" / "tickzen.db").is_file()
+    finally:
+        app.extensions["tickzen"].store.close()
+
+
+def test_test_apps_never_use_the_projects_instance_folder(make_app, tmp_path: Path) -> None:
+    app = make_app()
+    assert Path(app.instance_path).is_relative_to(tmp_path)
+    assert not Path(app.instance_path).is_relative_to(ROOT / "instance")
 
 
 def test_development_generates_and_keeps_a_secret_key(monkeypatch, tmp_path: Path) -> None:
@@ -115,6 +150,7 @@ def test_startup_script_serves_http_and_websockets(tmp_path: Path) -> None:
     port = free_port()
     env = dict(os.environ, PORT=str(port), GUNICORN_BIND_HOST="127.0.0.1",
                SECRET_KEY="startup-test-secret", TICKZEN_STORE=_store(tmp_path),
+               TICKZEN_INSTANCE_PATH=str(tmp_path / "instance"),
                TICKZEN_SECRETS_KEY=Fernet.generate_key().decode(),
                TICKZEN_PROXY_FIX="0", GUNICORN_THREADS="8",
                PATH=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")

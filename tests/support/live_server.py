@@ -129,6 +129,7 @@ class LiveServer:
     def full_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
             "ENV_NAME": "testing",
+            "INSTANCE_PATH": str(self.root / "instance"),
             "SECRET_KEY": "live-server-secret",
             "TICKZEN_SECRETS_KEY": "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",
             "TICKZEN_STORE": f"sqlite:///{self.db_path}",

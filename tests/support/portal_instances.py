@@ -53,7 +53,8 @@ class PortalInstance:
     def launch(self) -> PortalInstance:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        env = {**os.environ, **self.env, "PORT": str(self.port),
+        env = {**os.environ, "TICKZEN_INSTANCE_PATH": str(self.root / "instance"),
+               **self.env, "PORT": str(self.port),
                "GUNICORN_BIND_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
                "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.proc = spawn(["bash", str(ROOT / "startup.sh")], f"portal-{self.name}",
