@@ -237,11 +237,17 @@ class RunManager:
             return run
 
     def retry(self, run_id: str, user_id: str | None) -> Run:
-        """A finished run with failed items: those items back to pending, the run queued."""
+        """A finished run with failed items: those items back to pending, the run queued.
+
+        Items never finished (a cancelled run's, or those a run that failed as a whole left
+        behind) are worked on too; a run that failed as a whole can be retried even with no
+        failed item, else its "recoverable" error would leave the user no way on.
+        """
         with self._lock:
             run = self.get(run_id, user_id)
             failed = (run.counts or {}).get("failed", 0)
-            if run.status not in RETRYABLE or not failed:
+            unfinished = run.status == "failed" and remaining_count(run) > 0
+            if run.status not in RETRYABLE or not (failed or unfinished):
                 what = "has no failed items" if run.status in RETRYABLE else f"is {run.status}"
                 raise TransitionNotAllowed(f"cannot retry: the run {what}", run.status)
             run = self._cas(run, [run.status], "queued", error=None)
@@ -250,7 +256,9 @@ class RunManager:
                     self.store.transition_item(run_id, item.position, ["failed"], "pending",
                                                error=None)
             run = self.store.get_run(run_id) or run
-            self._announce_resume(run, f"Retrying {failed} failed items")
+            message = f"Retrying {failed} failed items" if failed else \
+                f"Retrying: {remaining_count(run)} items left"
+            self._announce_resume(run, message)
             self._schedule()
             return self.store.get_run(run_id) or run
 

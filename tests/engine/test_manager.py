@@ -408,3 +408,36 @@ def test_recovery_and_takeover_do_not_redo_failed_items(make_manager, store, own
     assert _finish(manager, store, run.id) == "completed"
     assert [i.status for i in store.list_items(run.id)] == ["published"] * 3
     assert publisher.calls[-1] == "a-test" and publisher.calls.count("b-test") == 1
+
+
+def test_a_run_that_failed_as_a_whole_can_be_retried(make_manager, store, owner, publisher):
+    from storage.base import StoreError
+
+    real_publish = publisher.publish
+    broken = {"left": 1}
+
+    def flaky_store_publish(*args, **kwargs):
+        if broken["left"]:
+            broken["left"] -= 1
+            raise StoreError("the store went away for a moment")
+        return real_publish(*args, **kwargs)
+
+    publisher.publish = flaky_store_publish
+    manager = make_manager()
+    run, _ = manager.submit(owner.user_id, "test", owner.site_id, ["a", "b"])
+    assert _finish(manager, store, run.id, ("failed",)) == "failed"
+    failed = store.get_run(run.id)
+    assert failed.counts["failed"] == 0 and run_view(failed)["remaining_count"] == 2
+    [(_, payload, _)] = emitted(manager, "automation_error")
+    assert payload["error_type"] == "run_failed" and payload["recoverable"] is True
+    with pytest.raises(TransitionNotAllowed):
+        manager.resume(run.id, owner.user_id)
+
+    manager.retry(run.id, owner.user_id)
+    assert emitted(manager, "automation_resumed")[-1][1] == {
+        "automation_id": run.id, "message": "Retrying: 2 items left", "remaining_count": 2}
+    assert _finish(manager, store, run.id) == "completed"
+    assert [i.status for i in store.list_items(run.id)] == ["published", "published"]
+    assert publisher.calls == ["a-test", "b-test"]          # once each, after the retry
+    with pytest.raises(TransitionNotAllowed, match="no failed items"):
+        manager.retry(run.id, owner.user_id)
