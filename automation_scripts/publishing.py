@@ -942,17 +942,23 @@ class PublishingService:
                 self.store.complete_post(uid, site.id, slug, post_id=found.post_id,
                                          post_url=found.post_url, title=article.title)
                 return found
+            # An earlier attempt of this very run (a crash, a restart, a takeover): the run's
+            # lease has moved to us, so that attempt is no longer at work, and its fence fails
+            # once we claim. Waiting out its TTL would stall every recovered run.
+            same_run = stored.run_id == run_id
             holder = (stored.attempt, stored.reserved_at)
             if holder != seen:                  # the holder renewed: it is alive
                 seen, deadline = holder, time.monotonic() + ttl
             held_since = stored.reserved_at or stored.created_at
-            if (now - held_since).total_seconds() >= ttl or time.monotonic() >= deadline:
+            if same_run or (now - held_since).total_seconds() >= ttl \
+                    or time.monotonic() >= deadline:
                 try:
                     self.store.claim_post(uid, site.id, slug, expected_attempt=stored.attempt,
                                           attempt=attempt, now=now)
                 except (ConflictError, StoreNotFound):
                     continue                    # renewed, released or taken meanwhile: again
-                log.warning("took over the stale reservation of %s on site %s", slug, site.id)
+                log.warning("took over the %s reservation of %s on site %s",
+                            "earlier attempt's" if same_run else "stale", slug, site.id)
                 return None
             self.sleep(self.poll_interval)
 

@@ -132,6 +132,26 @@ def test_a_stale_reservation_is_taken_over_at_once(wordpress, wp_site, make_serv
     assert entry.status == "published" and entry.attempt != "dead"
 
 
+def test_a_fresh_reservation_of_an_earlier_attempt_of_the_same_run_is_taken_over_at_once(
+        wordpress, wp_site, make_service, user, store):
+    # kill -9 mid-publish, restart, resume: the run's lease already says the old attempt is
+    # gone; the resumed run must not wait out the reservation's TTL for every such item.
+    site = wp_site()
+    article = make_article()
+    _reserve_as(store, user.id, site.id, article.slug, "killed", datetime.now(UTC))
+    waits: list[float] = []
+    service = make_service(sleep=waits.append)
+
+    result = service.publish(user.id, site.id, article, run_id="old-run", kind="stock",
+                             options={"status": "publish"})
+
+    assert waits == [] and result.existed is False
+    assert [str(p["id"]) for p in _same_slug_family(wordpress, article.slug)] == [
+        result.post_id]
+    entry = store.get_post(user.id, site.id, article.slug)
+    assert entry.status == "published" and entry.attempt != "killed"
+
+
 def test_a_fresh_reservation_whose_holder_never_renews_is_taken_over_after_the_ttl(
         wordpress, wp_site, make_service, user, store):
     site = wp_site()
