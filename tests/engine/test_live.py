@@ -173,5 +173,6 @@ def test_auto_resume_after_kill_9(live_server_factory, tmp_path):
     server.start()
     alice = server.login("alice@example.com")
     run = server.wait_run(alice, run_id)
-    assert [i["status"] for i in run["items"]] == ["published"] * 3
+    assert [i["status"] for i in run["items"]] == ["published"] * 3, (
+        run["items"], read_record(record), server.log_tail(80))
     assert len(list(server.archive_dir.rglob("article.json"))) == 3
