@@ -243,8 +243,15 @@
       pause: s === "running" || s === "queued",
       resume: s === "paused" || s === "interrupted",
       cancel: !RUN_FINAL[s],
-      retry: !!RUN_FINAL[s] && (this.counts.failed || 0) > 0
+      retry: !!RUN_FINAL[s] && ((this.counts.failed || 0) > 0 ||
+        // the server also retries the unfinished items of a failed or cancelled run
+        (s !== "completed" && this.unfinished() > 0))
     };
+  };
+
+  RunModel.prototype.unfinished = function () {
+    var c = this.counts;
+    return (c.pending || 0) + (c.processing || 0) + (c.publishing || 0);
   };
 
   /* ------------------------------------------------------------------------------------

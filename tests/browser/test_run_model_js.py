@@ -144,3 +144,10 @@ def test_run_level_error_fails_the_run():
     out = run_model(run(), [["event", ev(1, "error", "Run failed: store down",
                                          success=False, error="store down")]])
     assert out[0]["status"] == "failed" and out[0]["items"] == ["pending", "pending"]
+    # the server retries a failed run's unfinished items: the button must be offered
+    assert out[0]["controls"]["retry"] is True
+
+
+def test_a_completed_run_without_failures_offers_no_retry():
+    out = run_model(run(), [["event", ev(1, "complete", percent=100, success=True)]])
+    assert out[0]["status"] == "completed" and out[0]["controls"]["retry"] is False
