@@ -27,6 +27,7 @@ from storage.base import LedgerEntry
 from storage.sqlite import SQLiteStore
 from tests.publishing.conftest import make_article
 from tests.support.fault_proxy import FaultProxy
+from tests.support.procs import wait_until
 
 pytestmark = pytest.mark.wordpress
 
@@ -38,14 +39,6 @@ def _same_slug_family(wordpress: Any, slug: str) -> list[dict[str, Any]]:
     """Every post whose slug is ours or ours with WordPress's ``-N`` suffix."""
     return [p for p in wordpress.list_posts(search=slug.split("-")[-1], per_page=100)
             if p["slug"] == slug or p["slug"].startswith(slug + "-")]
-
-
-def _until(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 class Worker(threading.Thread):
@@ -86,8 +79,8 @@ def test_two_workers_racing_one_slug_make_exactly_one_post(
     taker.start()
     # Let the second worker do what it does with a live holder: it must not create a post
     # (the old code looked the slug up once, found nothing and created a second post).
-    _until(lambda: not taker.is_alive() or proxy.seen.count(LOOKUPS) - lookups_before >= 3,
-           "the second worker to finish or to keep watching")
+    wait_until(lambda: not taker.is_alive() or proxy.seen.count(LOOKUPS) - lookups_before >= 3,
+               "the second worker to finish or to keep watching")
     proxy.gate.set()
     owner.join(120)
     taker.join(120)

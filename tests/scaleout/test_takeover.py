@@ -17,19 +17,10 @@ import pytest
 
 from runner.manager import RunManager
 from storage.base import LedgerEntry, NewItem, Run, Site, utcnow
+from tests.support.procs import wait_until
 from tests.support.test_automations import RecordingPublisher, TestAutomation, read_record
 
 LEASE = 1.0
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -108,8 +99,8 @@ def test_expired_run_is_taken_over_once_and_nothing_is_published_twice(
     assert firestore_store.get_run(run.id).owner == "dead-instance"
     first.start()
     second.start()
-    done = _wait(lambda: (r := firestore_store.get_run(run.id)).status == "completed" and r,
-                 "the run to be finished by a surviving instance")
+    done = wait_until(lambda: (r := firestore_store.get_run(run.id)).status == "completed" and r,
+                      "the run to be finished by a surviving instance")
     assert done.counts.get("published") == 5 and not done.counts.get("failed")
     items = firestore_store.list_items(run.id)
     assert [i.status for i in items] == ["published"] * 5
@@ -132,7 +123,7 @@ def test_a_live_owner_keeps_its_run(firestore_store, owner, make_manager, record
     holder.start()                          # the heartbeat, as recover() starts it
     run, _ = holder.submit(owner[0], "test", owner[1], ["x", "y"],
                            {"gate": str(gate), "record": str(record)})
-    _wait(lambda: read_record(record), "the holder to start the item")
+    wait_until(lambda: read_record(record), "the holder to start the item")
     other.start()
     # Several lease lengths pass: the holder's heartbeat renews, the other never takes it.
     deadline = time.monotonic() + 3 * LEASE
@@ -143,7 +134,7 @@ def test_a_live_owner_keeps_its_run(firestore_store, owner, make_manager, record
     assert (current.status, current.owner) == ("running", "holder")
     assert other.active_run_ids == [] and read_record(record) == ["process x-test"]
     (gate / "open").touch()
-    _wait(lambda: firestore_store.get_run(run.id).status == "completed", "completion")
+    wait_until(lambda: firestore_store.get_run(run.id).status == "completed", "completion")
     assert read_record(record).count("publish x-test") == 1
 
 
@@ -155,7 +146,7 @@ def test_an_owner_that_lost_its_lease_stops_at_the_next_checkpoint(
     holder.start()
     run, _ = holder.submit(owner[0], "test", owner[1], ["x"],
                            {"gate": str(gate), "record": str(record)})
-    _wait(lambda: read_record(record), "the holder to start the item")
+    wait_until(lambda: read_record(record), "the holder to start the item")
     # As if the holder stalled past its lease and another instance took the run.
     firestore_store.release_lease(run.id, "holder")
     now = utcnow()
@@ -176,7 +167,7 @@ def test_pause_asked_through_another_instance_is_seen_by_the_owner(
     elsewhere = make_manager("elsewhere", autostart=False)
     run, _ = holder.submit(owner[0], "test", owner[1], ["x", "y"],
                            {"gate": str(gate), "record": str(record)})
-    _wait(lambda: read_record(record), "the holder to start the item")
+    wait_until(lambda: read_record(record), "the holder to start the item")
     assert elsewhere.pause(run.id, owner[0]).status == "pausing"
     assert holder.join(run.id, timeout=15)
     assert firestore_store.get_run(run.id).status == "paused"

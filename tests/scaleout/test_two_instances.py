@@ -13,15 +13,14 @@ heartbeat), so the test reads the run's owner from the store and names the roles
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.portal_instances import PortalInstance, sign_up, watch
+from tests.support.procs import wait_until
 from tests.support.test_automations import read_record
 
 LEASE_SECONDS = 2
@@ -62,16 +61,6 @@ class ArchiveWatcher:
     def _poll(self) -> None:
         while not self._stop.wait(0.01):
             self._scan()
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _progress(sock: Any, run_id: str, stage: str | None = None) -> list[dict]:
@@ -139,8 +128,8 @@ def test_two_instances_share_runs_and_take_over_after_kill(
         run_id = response.json()["run_id"]
 
         # 1. Held at the gate inside item0 on one instance; the other instance's socket sees it.
-        run = _wait(lambda: (r := store.get_run(run_id)) and r.status == "running"
-                    and owner_of(r) and read_record(record) and r, "the run to start")
+        run = wait_until(lambda: (r := store.get_run(run_id)) and r.status == "running"
+                         and owner_of(r) and read_record(record) and r, "the run to start")
         owner = owner_of(run)
         watcher = a if owner is b else b
         sock = sockets[watcher.name]
@@ -153,8 +142,8 @@ def test_two_instances_share_runs_and_take_over_after_kill(
         sock.emit("pause_automation", {"automation_id": run_id})
         sock.wait_for(lambda _: _control(sock, "automation_paused", run_id),
                       what="automation_paused")
-        paused = _wait(lambda: (r := store.get_run(run_id)) and r.status == "paused" and r,
-                       "status paused")
+        paused = wait_until(lambda: (r := store.get_run(run_id)) and r.status == "paused" and r,
+                            "status paused")
         assert paused.counts.get("published", 0) == 0
         assert [i.status for i in store.list_items(run_id)] == ["pending"] * len(ITEMS)
         assert read_record(record) == ["process item0-test"]
@@ -163,17 +152,17 @@ def test_two_instances_share_runs_and_take_over_after_kill(
         sock.emit("resume_automation", {"automation_id": run_id})
         sock.wait_for(lambda _: _control(sock, "automation_resumed", run_id),
                       what="automation_resumed")
-        run = _wait(lambda: (r := store.get_run(run_id)) and r.status == "running"
-                    and owner_of(r) and len(read_record(record)) == 2 and r,
-                    "the resumed run to be held at the gate again")
+        run = wait_until(lambda: (r := store.get_run(run_id)) and r.status == "running"
+                         and owner_of(r) and len(read_record(record)) == 2 and r,
+                         "the resumed run to be held at the gate again")
         victim = owner_of(run)
         survivor = a if victim is b else b
         survivor_sock = sockets[survivor.name]
 
         with ArchiveWatcher(archive) as archive_watch:
             (gate / "open").touch()
-            _wait(lambda: (store.get_run(run_id).counts or {}).get("published", 0) >= 3,
-                  "three items published before the kill")
+            wait_until(lambda: (store.get_run(run_id).counts or {}).get("published", 0) >= 3,
+                       "three items published before the kill")
             victim.kill()                                    # kill -9 of its process group
             killed_at = store.get_run(run_id)
             assert killed_at.status == "running" and owner_of(killed_at) is victim

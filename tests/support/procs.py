@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,19 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     finally:
         for pidfile in SERVICES_DIR.glob(f"*-{proc.pid}.pid"):
             pidfile.unlink(missing_ok=True)
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60.0,
+               step: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); fail naming ``what``.
+
+    A deadline, never a timing assertion: it only bounds how long a broken test hangs.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(step)
