@@ -91,10 +91,6 @@
   function $(id) { return document.getElementById(id); }
   function text(el, s) { if (el) el.textContent = s; }
   function api(method, url, body) { return root.TickZenRunView.api(method, url, body); }
-  function csrfToken() {
-    var m = document.querySelector('meta[name="csrf-token"]');
-    return m ? m.getAttribute("content") : "";
-  }
 
   function Form(form, view) {
     this.form = form;
@@ -141,15 +137,7 @@
     if (!/\.xlsx$/i.test(file.name)) { this.error("Upload a .csv or .xlsx file."); return; }
     var data = new FormData();
     data.append("file", file);
-    fetch("/api/uploads/tickers", {
-      method: "POST", body: data, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" }
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) throw new Error(j.error || "upload failed");
-        return j;
-      });
-    }).then(function (j) { self.showUpload(j); }).catch(function (e) { self.error(e.message); });
+    api("POST", "/api/uploads/tickers", data).then(function (j) { self.showUpload(j); }).catch(function (e) { self.error(e.message); });
   };
 
   Form.prototype.showUpload = function (found) {
@@ -188,15 +176,7 @@
     var typed = checkTickers(splitItems($("items").value)).tickers;
     if (typed.length === 1) data.append("ticker", typed[0]);
     text($("prices-status"), "Uploading…");
-    fetch("/api/uploads/prices", {
-      method: "POST", body: data, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" }
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) throw new Error(j.error || "upload failed");
-        return j;
-      });
-    }).then(function (j) {
+    api("POST", "/api/uploads/prices", data).then(function (j) {
       self.pricesUpload = j;
       var names = (j.tickers || []).map(String);
       var items = $("items");

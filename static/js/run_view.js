@@ -277,7 +277,9 @@
       method: method, credentials: "same-origin",
       headers: { "Accept": "application/json", "X-CSRFToken": csrfToken() }
     };
-    if (body !== undefined) {
+    if (typeof FormData !== "undefined" && body instanceof FormData) {
+      opts.body = body;                    // a file upload: the browser sets the multipart type
+    } else if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
