@@ -13,7 +13,28 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from automation_scripts.publishing import Article
+
+@dataclass
+class Image:
+    filename: str                   # e.g. "aapl-price.png"
+    data: bytes
+    alt: str
+    role: str = "inline"            # "featured" | "inline"
+    mime: str = "image/png"
+
+
+@dataclass
+class Article:
+    """What an automation produces. ``html`` may hold ``{{image:<filename>}}`` placeholders
+    that the publisher replaces with the uploaded image's URL."""
+
+    slug: str
+    title: str
+    html: str
+    excerpt: str = ""
+    images: list[Image] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
 
 class AutomationError(Exception):

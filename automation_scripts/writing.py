@@ -27,7 +27,7 @@ import jinja2
 import nh3
 import requests
 
-from automation_scripts import publishing
+from automation_scripts.publishing import safety
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ class Writer(Protocol):
 
 
 def sanitize_html(html: str) -> str:
-    """The publisher's own allow-list (one list for the whole product, see publishing.py)."""
-    return publishing.sanitize_html(html)
+    """The publisher's own allow-list (one list for the whole product, see publishing/safety.py)."""
+    return safety.sanitize_html(html)
 
 
 def plain_text(html: str) -> str:

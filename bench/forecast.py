@@ -29,8 +29,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from automation_scripts.forecast import rw_drift_paths  # noqa: E402
-from automation_scripts.market_data import RecordedProvider  # noqa: E402
+from automation_scripts.stock.forecast import rw_drift_paths  # noqa: E402
+from automation_scripts.stock.market_data import RecordedProvider  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data" / "prices"
 STEPS = 90

@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from automation_scripts.market_data import DemoProvider, RecordedProvider  # noqa: E402
-from automation_scripts.stock_analysis import build_report  # noqa: E402
+from automation_scripts.stock.automation import build_report  # noqa: E402
+from automation_scripts.stock.market_data import DemoProvider, RecordedProvider  # noqa: E402
 from automation_scripts.writing import TemplateWriter  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data" / "prices"

@@ -26,15 +26,15 @@ from flask import (
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from automation_scripts.market_data import (
+from automation_scripts.publishing.safety import sanitize_html
+from automation_scripts.stock.automation import upload_path
+from automation_scripts.stock.market_data import (
     ProviderError,
     clean_prices,
     find_columns,
     normalise_ticker,
     read_price_table,
 )
-from automation_scripts.publishing import sanitize_html
-from automation_scripts.stock_analysis import upload_path
 from portal.errors import error_response
 from portal.services import services
 

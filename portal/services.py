@@ -22,19 +22,20 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from storage.base import Store, open_store
+from storage import open_store
+from storage.base import Store
 
 log = logging.getLogger(__name__)
 
-PRODUCT_AUTOMATIONS = ("automation_scripts.stock_analysis", "automation_scripts.earnings_report",
-                       "automation_scripts.sports_articles")
+PRODUCT_AUTOMATIONS = ("automation_scripts.stock", "automation_scripts.earnings",
+                       "automation_scripts.sports")
 
 
 @dataclass
 class Services:
     store: Store
     runs: Any = None          # runner.manager.RunManager
-    publishing: Any = None    # automation_scripts.publishing.PublishingService
+    publishing: Any = None    # runner.publishing.PublishingService
     secrets: Any = None       # storage.secrets.SecretBox (app passwords at rest)
     automations: dict[str, Any] = field(default_factory=dict)   # kind -> Automation
 
@@ -113,7 +114,7 @@ def _secret_box(app: Flask) -> Any:
 
 def _publishing(app: Flask, store: Store, secrets: Any) -> Any:
     """The real PublishingService (the local archive lives under instance/archive)."""
-    from automation_scripts.publishing import PublishingService
+    from runner.publishing import PublishingService
 
     archive = app.config.get("TICKZEN_ARCHIVE_DIR") or Path(app.instance_path) / "archive"
     return PublishingService(store, secrets, archive_dir=archive,

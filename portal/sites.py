@@ -25,13 +25,9 @@ from flask import (
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from automation_scripts.publishing import (
-    POST_STATUSES,
-    archived_image_path,
-    load_archived_article,
-    sanitize_html,
-    url_problem,
-)
+from automation_scripts.publishing import POST_STATUSES
+from automation_scripts.publishing.archive import archived_image_path, load_archived_article
+from automation_scripts.publishing.safety import sanitize_html, url_problem
 from portal.errors import error_response
 from portal.services import services
 from storage.base import NotFoundError, Site

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user, login_required
 
-from automation_scripts.earnings_data import (
+from automation_scripts.earnings.providers import (
     PROVIDERS,
     EarningsDataError,
     FileProvider,
@@ -24,7 +24,8 @@ from automation_scripts.earnings_data import (
     get_provider,
     week_by_day,
 )
-from automation_scripts.feeds import (
+from automation_scripts.publishing.safety import url_problem
+from automation_scripts.sports.feeds import (
     MAX_FEED_BYTES,
     FeedCache,
     FeedFetcher,
@@ -35,7 +36,6 @@ from automation_scripts.feeds import (
     rank_stories,
     validate_sources,
 )
-from automation_scripts.publishing import url_problem
 from portal.errors import error_response
 from portal.services import services
 

@@ -288,16 +288,3 @@ class Store(Protocol):
 
     # housekeeping --------------------------------------------------------------------------
     def close(self) -> None: ...
-
-
-def open_store(url: str) -> Store:
-    """``sqlite:///path`` or ``firestore://project`` -> a Store."""
-    if url.startswith("sqlite:///"):
-        from storage.sqlite import SQLiteStore
-
-        return SQLiteStore(url[len("sqlite:///"):])
-    if url.startswith("firestore://"):
-        from storage.firestore import FirestoreStore
-
-        return FirestoreStore(project=url[len("firestore://"):])
-    raise ValueError(f"unknown store URL {url!r}: use sqlite:///<path> or firestore://<project>")

@@ -261,7 +261,7 @@ def test_a_new_user_runs_a_demo_stock_automation_without_set_up(make_app, tmp_pa
 
     app = make_app(TICKZEN_START_RUNNER=True, TICKZEN_ARCHIVE_DIR=str(tmp_path / "archive"),
                    TICKZEN_WORKDIR=str(tmp_path / "work"),
-                   TICKZEN_AUTOMATION_MODULES="automation_scripts.stock_analysis")
+                   TICKZEN_AUTOMATION_MODULES="automation_scripts.stock")
     client = app.test_client()
     auth = AuthActions(client)
     auth.signed_in("first-run@example.com")

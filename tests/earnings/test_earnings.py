@@ -15,7 +15,8 @@ from automation_scripts.base import (
     ItemContext,
     StopRequested,
 )
-from automation_scripts.earnings_data import (
+from automation_scripts.earnings.automation import create
+from automation_scripts.earnings.providers import (
     DemoProvider,
     EarningsDataError,
     FileProvider,
@@ -24,7 +25,6 @@ from automation_scripts.earnings_data import (
     get_provider,
     week_by_day,
 )
-from automation_scripts.earnings_report import create
 from tests.support import procs
 
 WEEK = date(2026, 2, 19)            # first day of the recorded calendar

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from automation_scripts.publishing import Article, Image, PublishingService, RetryPolicy
+from automation_scripts.base import Article, Image
+from automation_scripts.publishing.wordpress import RetryPolicy
+from runner.publishing import PublishingService
 from storage.base import Site, User
 from storage.secrets import SecretBox
 from storage.sqlite import SQLiteStore

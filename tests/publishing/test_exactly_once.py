@@ -17,12 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from automation_scripts.publishing import (
-    PublishResult,
-    RetryPolicy,
-    WordPressClient,
-    WordPressPublisher,
-)
+from automation_scripts.publishing import PublishResult
+from automation_scripts.publishing.wordpress import RetryPolicy, WordPressClient, WordPressPublisher
 from storage.base import LedgerEntry
 from storage.sqlite import SQLiteStore
 from tests.publishing.conftest import make_article

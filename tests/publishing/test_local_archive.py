@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from automation_scripts.publishing import Article, Image, LimitReached
+from automation_scripts.base import Article, Image
+from automation_scripts.publishing import LimitReached
 from tests.conftest import AuthActions
 from tests.publishing.conftest import png_bytes
 

@@ -15,12 +15,14 @@ from automation_scripts.publishing import (
     PermissionDenied,
     PublishError,
     TransientError,
-    _schedule_mutation,
-    error_for_response,
+)
+from automation_scripts.publishing.safety import (
     replace_image_placeholders,
     sanitize_html,
     url_problem,
 )
+from automation_scripts.publishing.wordpress import error_for_response
+from runner.publishing import _schedule_mutation
 from storage.secrets import SecretBox, SecretsError
 
 

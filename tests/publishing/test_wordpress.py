@@ -15,8 +15,10 @@ from automation_scripts.publishing import (
     LimitReached,
     PermissionDenied,
     PublishError,
-    RetryPolicy,
     TransientError,
+)
+from automation_scripts.publishing.wordpress import (
+    RetryPolicy,
     WordPressClient,
     WordPressPublisher,
     check_wordpress,

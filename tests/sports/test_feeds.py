@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from automation_scripts.feeds import (
+from automation_scripts.sports.feeds import (
     FeedCache,
     FeedEntry,
     FeedFetcher,
@@ -111,7 +111,7 @@ def test_slow_feed_times_out(tmp_path, feed_server):
 def test_redirects_are_followed_and_every_hop_is_checked(tmp_path, feed_server):
     from urllib.parse import quote
 
-    from automation_scripts.publishing import url_problem
+    from automation_scripts.publishing.safety import url_problem
 
     ours = feed_server.url("")
 

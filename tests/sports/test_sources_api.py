@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from automation_scripts.feeds import DEFAULT_SOURCES
+from automation_scripts.sports.feeds import DEFAULT_SOURCES
 from tests.support import procs
 
 

@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime
 import pytest
 
 from automation_scripts.base import InvalidItems, ItemContext, StopRequested
-from automation_scripts.feeds import (
+from automation_scripts.sports.automation import create, quote_fragment
+from automation_scripts.sports.feeds import (
     FeedCache,
     FeedFetcher,
     FeedSource,
     cluster_entries,
     rank_stories,
 )
-from automation_scripts.sports_articles import create, quote_fragment
 
 NOW = datetime(2026, 2, 12, 12, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from automation_scripts.market_data import RecordedProvider
+from automation_scripts.stock.market_data import RecordedProvider
 
 PRICES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "prices"
 

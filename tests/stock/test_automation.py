@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from automation_scripts.base import AutomationError, InvalidItems, ItemContext, StopRequested
-from automation_scripts.market_data import PriceHistory, ProviderError
-from automation_scripts.stock_analysis import create
+from automation_scripts.stock.automation import create
+from automation_scripts.stock.market_data import PriceHistory, ProviderError
 
 TODAY = date(2026, 11, 25)
 

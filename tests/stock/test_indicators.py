@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from automation_scripts.base import AutomationError
-from automation_scripts.indicators import MIN_ROWS, analyse, compute_indicators
-from automation_scripts.market_data import PriceHistory
+from automation_scripts.stock.indicators import MIN_ROWS, analyse, compute_indicators
+from automation_scripts.stock.market_data import PriceHistory
 
 CHECK_AT = (-1, -5, -250, -1000, 300)        # several dates, old and recent
 

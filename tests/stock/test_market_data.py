@@ -8,7 +8,7 @@ import threading
 import pandas as pd
 import pytest
 
-from automation_scripts.market_data import (
+from automation_scripts.stock.market_data import (
     CsvProvider,
     DemoProvider,
     ProviderError,

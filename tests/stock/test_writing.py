@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from automation_scripts.forecast import forecast
-from automation_scripts.indicators import analyse
-from automation_scripts.market_data import DemoProvider, PriceHistory
-from automation_scripts.stock_analysis import build_facts, build_report
+from automation_scripts.stock.automation import build_facts, build_report
+from automation_scripts.stock.forecast import forecast
+from automation_scripts.stock.indicators import analyse
+from automation_scripts.stock.market_data import DemoProvider, PriceHistory
 from automation_scripts.writing import LLMWriter, TemplateWriter, plain_text
 
 EVIL = "<script>alert(1)</script>"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.base import ConflictError, DailyLimitReached, NewItem, Run, open_store
+from storage import open_store
+from storage.base import ConflictError, DailyLimitReached, NewItem, Run
 from storage.firestore import FirestoreStore
 from tests.storage.test_contract import entry, make_site, race
 from tests.support.firestore_emulator import PROJECT, FirestoreEmulator

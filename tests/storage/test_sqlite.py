@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.base import ConflictError, NewItem, Run, open_store
+from storage import open_store
+from storage.base import ConflictError, NewItem, Run
 from storage.sqlite import SQLiteStore
 from tests.storage.test_contract import THREADS, race
 

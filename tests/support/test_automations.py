@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from automation_scripts.base import (
+    Article,
     AutomationError,
     InvalidItems,
     ItemContext,
     PreparedItem,
     slugify,
 )
-from automation_scripts.publishing import Article, PublishResult
+from automation_scripts.publishing import PublishResult
 from storage.base import LedgerEntry, Store, utcnow
 
 

@@ -21,10 +21,9 @@ from urllib.parse import urlsplit
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from automation_scripts.base import InvalidItems, ItemContext, PreparedItem
-from automation_scripts.earnings_report import clean_html, template_env
-from automation_scripts.feeds import GENERIC_CATEGORIES, plain_text, story_key
-from automation_scripts.publishing import Article, Image
+from automation_scripts.base import Article, Image, InvalidItems, ItemContext, PreparedItem
+from automation_scripts.earnings.automation import clean_html, template_env
+from automation_scripts.sports.feeds import GENERIC_CATEGORIES, plain_text, story_key
 
 MAX_STORIES = 100
 MAX_ENTRIES = 20

@@ -20,13 +20,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from automation_scripts.base import (
+    Article,
     AutomationError,
+    Image,
     InvalidItems,
     ItemContext,
     PreparedItem,
     slugify,
 )
-from automation_scripts.earnings_data import (
+from automation_scripts.earnings.providers import (
     PROVIDERS,
     EarningsDataError,
     EarningsProvider,
@@ -35,10 +37,10 @@ from automation_scripts.earnings_data import (
     get_provider,
     normalise_ticker,
 )
-from automation_scripts.publishing import Article, Image, sanitize_html
+from automation_scripts.publishing.safety import sanitize_html
 from automation_scripts.writing import Writer, writer_from_settings
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "article_templates"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "article_templates"
 MAX_ITEMS = 500
 
 

@@ -20,9 +20,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from automation_scripts.forecast import Forecast  # noqa: E402
-from automation_scripts.indicators import Analysis  # noqa: E402
-from automation_scripts.market_data import DEMO_LABEL  # noqa: E402
+from automation_scripts.stock.forecast import Forecast  # noqa: E402
+from automation_scripts.stock.indicators import Analysis  # noqa: E402
+from automation_scripts.stock.market_data import DEMO_LABEL  # noqa: E402
 
 DPI = 80
 SIZE = (9.0, 4.8)

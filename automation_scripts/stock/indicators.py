@@ -15,7 +15,7 @@ import pandas as pd
 import talib
 
 from automation_scripts.base import AutomationError
-from automation_scripts.market_data import PriceHistory
+from automation_scripts.stock.market_data import PriceHistory
 
 MIN_ROWS = 30
 TRADING_DAYS = 252

@@ -16,17 +16,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from automation_scripts import charts
 from automation_scripts.base import (
+    Article,
     AutomationError,
+    Image,
     InvalidItems,
     ItemContext,
     PreparedItem,
     slugify,
 )
-from automation_scripts.forecast import Forecast, forecast
-from automation_scripts.indicators import Analysis, analyse
-from automation_scripts.market_data import (
+from automation_scripts.stock import charts
+from automation_scripts.stock.forecast import Forecast, forecast
+from automation_scripts.stock.indicators import Analysis, analyse
+from automation_scripts.stock.market_data import (
     DATA_SOURCES,
     DEMO_LABEL,
     PriceHistory,
@@ -35,7 +37,6 @@ from automation_scripts.market_data import (
     normalise_ticker,
     provider_for,
 )
-from automation_scripts.publishing import Article, Image
 from automation_scripts.writing import ArticleText, Writer, writer_from_settings
 
 DEFAULT_SOURCE = "demo"

@@ -1,0 +1,114 @@
+"""The local archive: the built-in site, articles and images under
+instance/archive/<user>/<site>/<slug>/, served by the portal at /sites/<site>/posts/<slug>."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from automation_scripts.base import Article
+from automation_scripts.publishing import POST_STATUSES, PublishError, PublishResult, wp_date
+from automation_scripts.publishing.safety import replace_image_placeholders, sanitize_html
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def archive_path(archive_dir: str | os.PathLike[str], user_id: str, site_id: str,
+                 slug: str | None = None) -> Path:
+    """instance/archive/<user>/<site>[/<slug>], refusing ids that could escape the folder."""
+    parts = [user_id, site_id] + ([slug] if slug is not None else [])
+    for part in parts:
+        if not isinstance(part, str) or not _SAFE_ID.match(part):
+            raise ValueError(f"unsafe archive path component {part!r}")
+    return Path(archive_dir, *parts)
+
+
+def local_post_url(site_id: str, slug: str) -> str:
+    return f"/sites/{site_id}/posts/{slug}"
+
+
+def load_archived_article(archive_dir: str | os.PathLike[str], user_id: str, site_id: str,
+                          slug: str) -> dict[str, Any] | None:
+    """The stored article.json of a local-archive post, or None."""
+    try:
+        path = archive_path(archive_dir, user_id, site_id, slug) / "article.json"
+    except ValueError:
+        return None
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def archived_image_path(archive_dir: str | os.PathLike[str], user_id: str, site_id: str,
+                        slug: str, filename: str) -> Path | None:
+    """The stored image file of a local-archive post, or None (also for unsafe names)."""
+    if not _SAFE_NAME.match(filename) or filename == "article.json":
+        return None
+    try:
+        path = archive_path(archive_dir, user_id, site_id, slug) / "images" / filename
+    except ValueError:
+        return None
+    return path if path.is_file() else None
+
+
+class LocalArchivePublisher:
+    """The built-in target: articles and images under instance/archive/<user>/<site>/<slug>/,
+    served by the portal at ``/sites/<site>/posts/<slug>``. article.json is written last
+    (atomically), so its presence means "published"."""
+
+    def __init__(self, archive_dir: str | os.PathLike[str], user_id: str, site_id: str,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.archive_dir = Path(archive_dir)
+        self.user_id = user_id
+        self.site_id = site_id
+        self.clock = clock
+
+    def find_existing(self, slug: str) -> PublishResult | None:
+        stored = load_archived_article(self.archive_dir, self.user_id, self.site_id, slug)
+        if stored is None:
+            return None
+        return PublishResult(slug, local_post_url(self.site_id, slug),
+                             str(stored.get("status") or "publish"), existed=True)
+
+    def publish(self, article: Article, *, status: str, date_gmt: datetime | None = None
+                ) -> PublishResult:
+        if status not in POST_STATUSES:
+            raise PublishError(f"status must be one of {', '.join(POST_STATUSES)}")
+        try:
+            folder = archive_path(self.archive_dir, self.user_id, self.site_id, article.slug)
+        except ValueError as exc:
+            raise PublishError(f"invalid slug {article.slug!r}") from exc
+        images_dir = folder / "images"
+        images_dir.mkdir(parents=True, exist_ok=True)
+        base = local_post_url(self.site_id, article.slug) + "/images/"
+        urls: dict[str, str] = {}
+        images = []
+        for image in article.images:
+            if not _SAFE_NAME.match(image.filename) or image.filename == "article.json":
+                raise PublishError(f"invalid image file name {image.filename!r}")
+            (images_dir / image.filename).write_bytes(image.data)
+            urls[image.filename] = base + image.filename
+            images.append({"filename": image.filename, "alt": image.alt, "role": image.role,
+                           "mime": image.mime, "url": urls[image.filename]})
+        record = {
+            "slug": article.slug, "title": article.title, "excerpt": article.excerpt,
+            "html": sanitize_html(replace_image_placeholders(article.html, urls)),
+            "categories": list(article.categories), "tags": list(article.tags),
+            "images": images, "status": status,
+            "date_gmt": wp_date(date_gmt) if date_gmt else None,
+            "published_at": self.clock().isoformat(),
+        }
+        tmp = folder / f".article.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, folder / "article.json")
+        return PublishResult(article.slug, local_post_url(self.site_id, article.slug), status)
