@@ -1,0 +1,12 @@
+"""The Firestore store: every aggregate over one client (see ``connection`` for the layout)."""
+
+from __future__ import annotations
+
+from storage.firestore.ledger import LedgerMixin
+from storage.firestore.runs import RunsMixin
+from storage.firestore.sites import SitesMixin
+from storage.firestore.users import UsersMixin
+
+
+class FirestoreStore(UsersMixin, SitesMixin, LedgerMixin, RunsMixin):
+    """Store on Cloud Firestore (or its emulator): what several instances share."""

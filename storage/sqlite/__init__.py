@@ -1,0 +1,5 @@
+"""SQLite backend: the embedded default store, one module per aggregate."""
+
+from storage.sqlite.store import SQLiteStore
+
+__all__ = ["SQLiteStore"]

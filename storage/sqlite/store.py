@@ -1,0 +1,12 @@
+"""The SQLite store: every aggregate over one connection (see ``connection`` for the model)."""
+
+from __future__ import annotations
+
+from storage.sqlite.ledger import LedgerMixin
+from storage.sqlite.runs import RunsMixin
+from storage.sqlite.sites import SitesMixin
+from storage.sqlite.users import UsersMixin
+
+
+class SQLiteStore(UsersMixin, SitesMixin, LedgerMixin, RunsMixin):
+    """Store on one SQLite file (the embedded default, under instance/)."""
