@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +33,8 @@ from automation_scripts.publishing import safety
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "article_templates"
+_TAG_RE = re.compile(r"<[^>]+>")
+
 
 @dataclass
 class ArticleText:
@@ -52,8 +55,9 @@ class Writer(Protocol):
 # Helpers shared by every kind.
 
 
-def sanitize_html(html: str) -> str:
-    """The publisher's own allow-list (one list for the whole product, see publishing/safety.py)."""
+def clean_html(html: str) -> str:
+    """Sanitise rendered article HTML with the publisher's own allow-list (one list for the
+    whole product, see publishing/safety.py): defence in depth behind autoescape."""
     return safety.sanitize_html(html)
 
 
@@ -62,6 +66,14 @@ def plain_text(html: str) -> str:
     text = nh3.clean(html, tags=set())
     return re.sub(r"\s+", " ", text.replace("&amp;", "&").replace("&lt;", "<")
                   .replace("&gt;", ">").replace("&quot;", '"').replace("&#39;", "'")).strip()
+
+
+def feed_text(value: str | None) -> str:
+    """Text of a feed field (feeds put markup in titles and summaries): every tag becomes a
+    space and every entity is decoded, so words from adjacent elements stay apart."""
+    if not value:
+        return ""
+    return " ".join(unescape(_TAG_RE.sub(" ", value)).split())
 
 
 def text_only(html: str) -> str:
@@ -75,27 +87,48 @@ def variant_index(seed: str, section: str, count: int) -> int:
     return int.from_bytes(digest[:4], "big") % max(1, count)
 
 
-def fmt_pct(value: Any, digits: int = 1, signed: bool = True) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def fmt_pct(value: Any, digits: int = 1, signed: bool = True, *,
+            in_percent: bool = False) -> str:
+    """A ratio as a percentage (0.052 -> +5.2%); ``in_percent`` when the value is already
+    one (5.2 -> +5.2%)."""
+    if _missing(value):
         return "n/a"
-    return f"{value * 100:+.{digits}f}%" if signed else f"{value * 100:.{digits}f}%"
+    shown = value if in_percent else value * 100
+    return f"{shown:+.{digits}f}%" if signed else f"{shown:.{digits}f}%"
 
 
 def fmt_money(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if _missing(value):
         return "n/a"
     return f"${value:,.{digits}f}"
 
 
+def fmt_big_money(value: Any) -> str:
+    """Dollars in words for large amounts: $1.23 billion, $456.00 million, $12,345."""
+    if _missing(value):
+        return "n/a"
+    for unit, size in (("trillion", 1e12), ("billion", 1e9), ("million", 1e6)):
+        if abs(value) >= size:
+            return f"${value / size:,.2f} {unit}"
+    return f"${value:,.0f}"
+
+
 def fmt_num(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if _missing(value):
         return "n/a"
     return f"{value:,.{digits}f}"
 
 
-def template_env(directory: Path = TEMPLATE_DIR) -> jinja2.Environment:
+def template_env(directory: Path = TEMPLATE_DIR, *, trim_blocks: bool = False
+                 ) -> jinja2.Environment:
+    """Plain (non-Flask) Jinja with autoescape on: feed and provider text is never trusted."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), autoescape=True,
-                             undefined=jinja2.StrictUndefined, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=trim_blocks,
+                             lstrip_blocks=True)
     env.filters.update(pct=fmt_pct, money=fmt_money, num=fmt_num)
     return env
 
@@ -122,7 +155,7 @@ class TemplateWriter:
         title = self.env.get_template(f"{kind}/title.txt.j2").render(context)
         title = text_only(title)
         html = self.env.get_template(f"{kind}/article.html.j2").render(context)
-        html = re.sub(r"\n\s*\n+", "\n", sanitize_html(html)).strip()
+        html = re.sub(r"\n\s*\n+", "\n", clean_html(html)).strip()
         excerpt = text_only(self.env.get_template(f"{kind}/excerpt.txt.j2").render(context))
         return ArticleText(title=title, html=html, excerpt=excerpt[:300], writer=self.name)
 
@@ -189,11 +222,11 @@ class LLMWriter:
                 else template_env()
             html = env.get_template(f"{kind}/frame.html.j2").render(
                 f=facts, summary=answer["summary"],
-                body=_Markup(sanitize_html(answer["body_html"])),
+                body=_Markup(clean_html(answer["body_html"])),
                 variant=lambda section, count: variant_index(
                     str(facts.get("ticker", "")), section, count))
             return ArticleText(title=text_only(answer["title"])[:200],
-                               html=sanitize_html(html),
+                               html=clean_html(html),
                                excerpt=text_only(answer["summary"])[:300], writer=self.name)
         except Exception as exc:  # noqa: BLE001 - any failure falls back, and says why
             log.warning("LLM writer (%s at %s) failed, using the template writer: %s: %s",

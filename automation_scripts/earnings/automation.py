@@ -11,10 +11,9 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from pathlib import Path
+from functools import partial
 from typing import Any
 
-import jinja2
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -37,45 +36,16 @@ from automation_scripts.earnings.providers import (
     get_provider,
     normalise_ticker,
 )
-from automation_scripts.publishing.safety import sanitize_html
-from automation_scripts.writing import Writer, writer_from_settings
+from automation_scripts.writing import (
+    Writer,
+    clean_html,
+    fmt_big_money,
+    fmt_money,
+    fmt_pct,
+    writer_from_settings,
+)
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "article_templates"
 MAX_ITEMS = 500
-
-
-def template_env() -> jinja2.Environment:
-    """Plain (non-Flask) Jinja with autoescape: feed and provider text is never trusted."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
-
-
-def clean_html(html: str) -> str:
-    """Sanitise the rendered article with the publisher's own allow-list (defence in depth
-    behind autoescape)."""
-    return sanitize_html(html)
-
-
-def _money(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:,.2f}"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1f}%"
-
-
-def _pct_plain(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
-
-
-def _big(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    for unit, size in (("trillion", 1e12), ("billion", 1e9), ("million", 1e6)):
-        if abs(value) >= size:
-            return f"${value / size:,.2f} {unit}"
-    return f"${value:,.0f}"
 
 
 def eps_chart(f: Fundamentals, *, next_estimate: bool) -> bytes:
@@ -245,12 +215,15 @@ def earnings_facts(f: Fundamentals, article_type: str, report_date: str,
         verdict, verb = "beat", "beat"
     elif latest.surprise_pct is not None and latest.surprise_pct < -0.5:
         verdict, verb = "miss", "missed"
+    pct = partial(fmt_pct, in_percent=True)        # the providers give figures in percent
+    margin = partial(fmt_pct, signed=False, in_percent=True)
 
     def quarter(q: Any) -> dict[str, Any]:
         return {"period": q.period, "report_date": q.report_date or "n/a",
-                "eps_actual": _money(q.eps_actual), "eps_estimate": _money(q.eps_estimate),
-                "surprise": _pct(q.surprise_pct), "revenue": _big(q.revenue),
-                "revenue_estimate": _big(q.revenue_estimate)}
+                "eps_actual": fmt_money(q.eps_actual),
+                "eps_estimate": fmt_money(q.eps_estimate), "surprise": pct(q.surprise_pct),
+                "revenue": fmt_big_money(q.revenue),
+                "revenue_estimate": fmt_big_money(q.revenue_estimate)}
 
     return {
         "seed": f"{f.ticker}-{report_date}", "ticker": f.ticker, "name": f.name,
@@ -261,15 +234,15 @@ def earnings_facts(f: Fundamentals, article_type: str, report_date: str,
                       "amc": "after the market closes"}.get(hour or "", ""),
         "quarters": [quarter(q) for q in f.quarters], "quarter_count": len(f.quarters),
         "latest": quarter(latest), "beats": sum(1 for x in surprises if x > 0),
-        "avg_surprise": _pct(sum(surprises) / len(surprises)) if surprises else "n/a",
-        "growth_yoy": _pct(f.revenue_growth_yoy()), "growth_qoq": _pct(f.revenue_growth_qoq()),
-        "eps_change": _pct(eps_change), "verdict": verdict, "verdict_verb": verb,
+        "avg_surprise": pct(sum(surprises) / len(surprises)) if surprises else "n/a",
+        "growth_yoy": pct(f.revenue_growth_yoy()), "growth_qoq": pct(f.revenue_growth_qoq()),
+        "eps_change": pct(eps_change), "verdict": verdict, "verdict_verb": verb,
         "next_report_date": f.next_report_date or "",
-        "next_eps_estimate": _money(f.next_eps_estimate),
-        "next_revenue_estimate": _big(f.next_revenue_estimate),
-        "gross_margin": _pct_plain(f.gross_margin),
-        "operating_margin": _pct_plain(f.operating_margin),
-        "net_margin": _pct_plain(f.net_margin),
+        "next_eps_estimate": fmt_money(f.next_eps_estimate),
+        "next_revenue_estimate": fmt_big_money(f.next_revenue_estimate),
+        "gross_margin": margin(f.gross_margin),
+        "operating_margin": margin(f.operating_margin),
+        "net_margin": margin(f.net_margin),
     }
 
 

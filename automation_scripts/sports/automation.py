@@ -22,8 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from automation_scripts.base import Article, Image, InvalidItems, ItemContext, PreparedItem
-from automation_scripts.earnings.automation import clean_html, template_env
-from automation_scripts.sports.feeds import GENERIC_CATEGORIES, plain_text, story_key
+from automation_scripts.sports.feeds import GENERIC_CATEGORIES, story_key
+from automation_scripts.writing import clean_html, feed_text, template_env
 
 MAX_STORIES = 100
 MAX_ENTRIES = 20
@@ -48,9 +48,9 @@ def _clean_entry(raw: Any, n: int, m: int) -> dict[str, Any]:
     where = f"story {n}, entry {m}"
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected an object")
-    title = plain_text(raw.get("title") if isinstance(raw.get("title"), str) else "")
+    title = feed_text(raw.get("title") if isinstance(raw.get("title"), str) else "")
     link = raw.get("link") if isinstance(raw.get("link"), str) else ""
-    source = plain_text(raw.get("source") if isinstance(raw.get("source"), str) else "")
+    source = feed_text(raw.get("source") if isinstance(raw.get("source"), str) else "")
     if not title:
         raise ValueError(f"{where}: a title is required")
     parts = urlsplit(link.strip())
@@ -71,9 +71,9 @@ def _clean_entry(raw: Any, n: int, m: int) -> dict[str, Any]:
     author = raw.get("author") if isinstance(raw.get("author"), str) else ""
     return {"source": source[:80], "feed_url": str(raw.get("feed_url") or "")[:2000],
             "title": title[:300], "link": link.strip()[:2000],
-            "summary": plain_text(summary)[:2000], "published": published,
-            "categories": [plain_text(c)[:60] for c in cats if plain_text(c)][:20],
-            "author": plain_text(author)[:120]}
+            "summary": feed_text(summary)[:2000], "published": published,
+            "categories": [feed_text(c)[:60] for c in cats if feed_text(c)][:20],
+            "author": feed_text(author)[:120]}
 
 
 def normalise_story(raw: Any, n: int) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def normalise_story(raw: Any, n: int) -> dict[str, Any]:
             seen.add(e["link"])
             unique.append(e)
     title = raw.get("title") if isinstance(raw.get("title"), str) else ""
-    title = plain_text(title)[:300] or unique[0]["title"]
+    title = feed_text(title)[:300] or unique[0]["title"]
     return {"title": title, "entries": unique}
 
 
@@ -103,7 +103,7 @@ class SportsAutomation:
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
-        self.env = template_env()
+        self.env = template_env(trim_blocks=True)
 
     def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: Any
                 ) -> tuple[list[PreparedItem], list[str]]:

@@ -9,7 +9,6 @@ yields that source's stories.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import feedparser
 import requests
 
 from automation_scripts.base import slugify
+from automation_scripts.writing import feed_text
 
 MAX_FEED_BYTES = 2 * 1024 * 1024
 MAX_SOURCES = 50
@@ -304,16 +304,6 @@ class FeedFetcher:
         raise FeedError(f"the feed redirects more than {MAX_REDIRECTS} times")
 
 
-_TAG_RE = re.compile(r"<[^>]+>")
-
-
-def plain_text(value: str | None) -> str:
-    """HTML fragment -> collapsed plain text (feeds put markup in summaries)."""
-    if not value:
-        return ""
-    return " ".join(html.unescape(_TAG_RE.sub(" ", value)).split())
-
-
 def parse_feed(body: bytes, source: FeedSource) -> list[FeedEntry]:
     """RSS/Atom bytes -> entries; FeedError when it is not a feed at all."""
     parsed = feedparser.parse(body)
@@ -325,19 +315,19 @@ def parse_feed(body: bytes, source: FeedSource) -> list[FeedEntry]:
         raise FeedError("not an RSS/Atom feed")
     entries = []
     for e in parsed.entries:
-        title = plain_text(e.get("title"))
+        title = feed_text(e.get("title"))
         link = e.get("link") or ""
         if not title or not link.startswith(("http://", "https://")):
             continue
         stamp = e.get("published_parsed") or e.get("updated_parsed")
         published = (datetime(*stamp[:6], tzinfo=UTC).isoformat() if stamp
                      else _parse_date(e.get("published") or e.get("updated")))
-        cats = [plain_text(t.get("term")) for t in e.get("tags", []) if t.get("term")]
+        cats = [feed_text(t.get("term")) for t in e.get("tags", []) if t.get("term")]
         entries.append(FeedEntry(
             source=source.name, feed_url=source.url, title=title[:300], link=link[:2000],
-            summary=plain_text(e.get("summary"))[:2000], published=published,
+            summary=feed_text(e.get("summary"))[:2000], published=published,
             categories=[c for c in cats if c and ":" not in c][:20],
-            author=plain_text(e.get("author"))[:120]))
+            author=feed_text(e.get("author"))[:120]))
     return entries
 
 

@@ -16,7 +16,17 @@ from automation_scripts.stock.automation import build_facts, build_report
 from automation_scripts.stock.forecast import forecast
 from automation_scripts.stock.indicators import analyse
 from automation_scripts.stock.market_data import DemoProvider, PriceHistory
-from automation_scripts.writing import LLMWriter, TemplateWriter, plain_text
+from automation_scripts.writing import (
+    LLMWriter,
+    TemplateWriter,
+    clean_html,
+    feed_text,
+    fmt_big_money,
+    fmt_money,
+    fmt_pct,
+    plain_text,
+    template_env,
+)
 
 EVIL = "<script>alert(1)</script>"
 
@@ -176,3 +186,37 @@ def test_report_pipeline_builds_three_charts():
         assert image.data[:8] == b"\x89PNG\r\n\x1a\n" and len(image.data) > 5000
         assert "demo data" in image.alt
     assert report.report_json()["is_demo"] is True
+
+
+# -- the shared helpers every kind writes with -----------------------------------------------
+
+
+def test_money_and_percent_formatting():
+    assert fmt_money(1234.5) == "$1,234.50" and fmt_money(None) == "n/a"
+    assert fmt_money(float("nan")) == "n/a"
+    assert fmt_pct(0.0523) == "+5.2%" and fmt_pct(-0.0523, signed=False) == "-5.2%"
+    assert fmt_pct(5.23, in_percent=True) == "+5.2%"
+    assert fmt_pct(61.04, signed=False, in_percent=True) == "61.0%"
+    assert fmt_pct(None, in_percent=True) == "n/a"
+    assert fmt_big_money(2.5e12) == "$2.50 trillion"
+    assert fmt_big_money(-3.25e9) == "$-3.25 billion"
+    assert fmt_big_money(456e6) == "$456.00 million" and fmt_big_money(12345) == "$12,345"
+    assert fmt_big_money(None) == "n/a"
+
+
+def test_plain_text_and_feed_text():
+    """The sanitiser's text (script bodies dropped) for our own HTML; the feed's text with
+    every element apart and every entity decoded for outlets' markup."""
+    assert plain_text("<p>Fish &amp; <b>chips</b></p><p>x</p><script>bad()</script>") == \
+        "Fish & chipsx"
+    assert feed_text("<p>Fish &amp; <b>chips</b></p><p>&eacute;t&eacute;</p>") == \
+        "Fish & chips été"
+    assert feed_text(None) == "" and feed_text("") == ""
+
+
+def test_template_env_escapes_and_can_trim_blocks(tmp_path):
+    (tmp_path / "t.j2").write_text("{% if x %}\n{{ x }}\n{% endif %}\n")
+    assert template_env(tmp_path).get_template("t.j2").render(x="<b>") == "\n&lt;b&gt;\n"
+    trimmed = template_env(tmp_path, trim_blocks=True).get_template("t.j2")
+    assert trimmed.render(x="<b>") == "&lt;b&gt;\n"
+    assert clean_html('<p onclick="x()">ok<script>bad()</script></p>') == "<p>ok</p>"
