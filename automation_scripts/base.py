@@ -50,9 +50,18 @@ class InvalidItems(ValueError):
 
 
 class StopRequested(Exception):
-    """Raised by ``ctx.checkpoint()`` when the run was asked to pause or cancel."""
+    """Raised by ``ctx.checkpoint()`` when the item loop must stop; ``reason`` says why:
 
-    def __init__(self, reason: str) -> None:   # "pause" | "cancel"
+    - ``"pause"``: the user asked for a pause (the run is ``pausing``);
+    - ``"cancel"``: the run was cancelled (or deleted);
+    - ``"lost"``: the run is no longer this worker's: another instance took its lease over,
+      the heartbeat could not renew the lease, or the run left ``running`` otherwise;
+    - ``"shutdown"``: this server is shutting down (the run becomes ``interrupted``).
+
+    An automation lets it propagate; the runner decides what each reason means.
+    """
+
+    def __init__(self, reason: str) -> None:   # "pause" | "cancel" | "lost" | "shutdown"
         super().__init__(reason)
         self.reason = reason
 
@@ -88,6 +97,10 @@ class ItemContext:
 
 class Automation(Protocol):
     kind: str                        # "stock" | "earnings" | "sports" | test kinds
+    # The name progress events give the item's label besides "item" (e.g. "ticker"), if any.
+    label_field: str | None = None
+    # A file the item leaves in its workdir that the portal shows as its report, if any.
+    report_file: str | None = None
 
     def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: date
                 ) -> tuple[list[PreparedItem], list[str]]:

@@ -14,75 +14,32 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from automation_scripts.base import (
-    Automation,
-    InvalidItems,
-    ItemContext,
-    PreparedItem,
-    StopRequested,
-)
+from automation_scripts.base import Automation, InvalidItems, PreparedItem
+from automation_scripts.publishing import POST_STATUSES
 from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
 from runner.progress import Emit, ProgressReporter, TimerFactory, _thread_timer
 from runner.views import remaining_count, snapshot_view
+from runner.workdirs import Workdirs
+from runner.worker import WORKED, RunWorker, WorkerSettings
 from storage.base import (
-    ITEM_TODO,
     ConflictError,
-    DailyLimitReached,
     Item,
     NewItem,
     NotFoundError,
     Run,
     Store,
-    StoreError,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
 
 LIVE_STATES = ("queued", "running", "pausing", "paused", "interrupted")   # shown as "active"
-PAUSABLE = ("queued", "running")
-RESUMABLE = ("paused", "interrupted", "pausing")
 CANCELLABLE = ("queued", "running", "pausing", "paused", "interrupted")
 RETRYABLE = ("completed", "failed", "cancelled")
-_WORKED = ("running", "pausing")           # a worker thread owns the run and emits its stops
-ALREADY_PUBLISHED = "already published on this site"
-
-
-@dataclass
-class _Job:
-    """A run this instance is executing right now."""
-
-    run_id: str
-    user_id: str
-    thread: threading.Thread | None = None
-    last_check: float | None = None
-    lost: bool = False                      # the lease went to another instance
-
-
-@dataclass
-class _Outcome:
-    again: bool = False                     # a pause was withdrawn: keep working
-
-
-def readable(exc: BaseException) -> str:
-    """A message for the user: the exception's text, its type when it has none; no traceback."""
-    text = str(exc).strip()
-    if not text:
-        return type(exc).__name__
-    first = text.splitlines()[0][:500]
-    if type(exc).__module__ == "builtins" and not isinstance(exc, (ValueError, RuntimeError)):
-        return f"{type(exc).__name__}: {first}"
-    return first
-
-
-def _recoverable(exc: BaseException) -> bool:
-    return isinstance(exc, (StoreError, OSError, TimeoutError)) or bool(
-        getattr(exc, "retryable", False))
 
 
 class RunManager:
@@ -103,7 +60,7 @@ class RunManager:
         self.instance_id = instance_id or f"instance-{uuid.uuid4().hex}"
         self.max_runs = max(1, int(max_runs))
         self.max_runs_per_user = max(1, int(max_runs_per_user))
-        self.workdir_root = Path(workdir_root)
+        self.workdirs = Workdirs(workdir_root)
         self.progress_max_per_second = progress_max_per_second
         self.clock = clock
         self.max_items = max_items
@@ -115,7 +72,7 @@ class RunManager:
         # Several instances: the heartbeat also continues runs whose owner's lease expired.
         self.takeover = takeover
         self._lock = threading.RLock()
-        self._jobs: dict[str, _Job] = {}
+        self._workers: dict[str, RunWorker] = {}
         self._reporters: dict[str, ProgressReporter] = {}
         self._shutdown = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -143,6 +100,7 @@ class RunManager:
             raise InvalidRun("items must be a non-empty list")
         if len(raw_items) > self.max_items:
             raise InvalidRun(f"too many items: {len(raw_items)} (at most {self.max_items})")
+        _check_status(options.get("status"))
         try:
             prepared, notes = automation.prepare(raw_items, options, today or date.today())
         except InvalidItems as exc:
@@ -232,7 +190,7 @@ class RunManager:
                 raise TransitionNotAllowed(f"a {run.status} run cannot be cancelled", run.status)
             previous = run.status
             run = self._cas(run, [previous], "cancelled")
-            if previous not in _WORKED:
+            if previous not in WORKED:
                 self._announce_stop(run, "cancel", "Run cancelled")
             return run
 
@@ -307,8 +265,8 @@ class RunManager:
         now = utcnow()
         found: list[str] = []
         to_resume: list[str] = []
-        for run in self.store.list_runs(statuses=_WORKED, limit=10_000):
-            if run.id in self._jobs:
+        for run in self.store.list_runs(statuses=WORKED, limit=10_000):
+            if run.id in self._workers:
                 continue
             lease_live = run.lease_until is not None and run.lease_until > now
             if not single_instance and lease_live and run.owner != self.instance_id:
@@ -348,11 +306,11 @@ class RunManager:
         """Stop every worker at its next checkpoint; their runs become ``interrupted``."""
         self._shutdown.set()
         with self._lock:
-            jobs = list(self._jobs.values())
+            workers = list(self._workers.values())
         deadline = time.monotonic() + timeout
-        for job in jobs:
-            if job.thread is not None:
-                job.thread.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.thread is not None:
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
         if self._heartbeat is not None:
             self._heartbeat.join(max(0.0, deadline - time.monotonic()))
         for reporter in list(self._reporters.values()):
@@ -363,35 +321,35 @@ class RunManager:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                job = self._jobs.get(run_id)
-            if job is None:
+                worker = self._workers.get(run_id)
+            if worker is None:
                 return True
-            if job.thread is not None:
-                job.thread.join(min(0.2, max(0.0, deadline - time.monotonic())))
+            if worker.thread is not None:
+                worker.thread.join(min(0.2, max(0.0, deadline - time.monotonic())))
             else:
                 time.sleep(0.01)
-        return run_id not in self._jobs
+        return run_id not in self._workers
 
     @property
     def active_run_ids(self) -> list[str]:
         with self._lock:
-            return list(self._jobs)
+            return list(self._workers)
 
     def _schedule(self) -> None:
         """Start queued runs, oldest first, while the global and per-user caps allow."""
         if not self.autostart or self._shutdown.is_set():
             return
         with self._lock:
-            if len(self._jobs) >= self.max_runs:
+            if len(self._workers) >= self.max_runs:
                 return
             queued = self.store.list_runs(statuses=["queued"], limit=10_000)
             queued.sort(key=lambda r: r.created_at)
             for run in queued:
-                if len(self._jobs) >= self.max_runs:
+                if len(self._workers) >= self.max_runs:
                     break
-                if run.id in self._jobs:
+                if run.id in self._workers:
                     continue
-                mine = sum(1 for j in self._jobs.values() if j.user_id == run.user_id)
+                mine = sum(1 for w in self._workers.values() if w.user_id == run.user_id)
                 if mine >= self.max_runs_per_user:
                     continue
                 now = utcnow()
@@ -407,11 +365,25 @@ class RunManager:
 
     def _launch(self, run: Run) -> None:
         """Start a worker thread for ``run`` (its lease is ours; caller holds the lock)."""
-        job = _Job(run_id=run.id, user_id=run.user_id)
-        job.thread = threading.Thread(target=self._execute, args=(job,), daemon=True,
-                                      name=f"tickzen-run-{run.id[:8]}")
-        self._jobs[run.id] = job
-        job.thread.start()
+        settings = WorkerSettings(instance_id=self.instance_id, workdirs=self.workdirs,
+                                  checkpoint_interval=self.checkpoint_interval,
+                                  clock=self.clock, services=self.services)
+        worker = RunWorker(run, self.automations.get(run.kind), store=self.store,
+                           publishing=self.publishing, reporter_for=self._reporter,
+                           settings=settings, shutdown=self._shutdown,
+                           on_done=self._worker_done)
+        self._workers[run.id] = worker
+        worker.start()
+
+    def _worker_done(self, run_id: str) -> None:
+        """A worker's thread ends (its lease already released): free its slot, start more."""
+        with self._lock:
+            self._workers.pop(run_id, None)
+        self._drop_reporter(run_id)
+        try:
+            self._schedule()
+        except Exception:
+            log.exception("scheduling after run %s failed", run_id)
 
     def take_over(self) -> list[str]:
         """Continue running/pausing runs whose owner's lease has expired (a dead instance).
@@ -424,14 +396,14 @@ class RunManager:
         if not self.autostart or self._shutdown.is_set():
             return []
         taken: list[str] = []
-        for run in self.store.list_runs(statuses=_WORKED, limit=10_000):
+        for run in self.store.list_runs(statuses=WORKED, limit=10_000):
             now = utcnow()
             if run.lease_until is not None and run.lease_until > now:
                 continue
             with self._lock:
-                if len(self._jobs) >= self.max_runs:
+                if len(self._workers) >= self.max_runs:
                     break
-                if run.id in self._jobs:
+                if run.id in self._workers:
                     continue
                 until = now + timedelta(seconds=self.lease_seconds)
                 try:
@@ -440,7 +412,7 @@ class RunManager:
                 except NotFoundError:
                     continue
                 current = self.store.get_run(run.id)
-                if current is None or current.status not in _WORKED:
+                if current is None or current.status not in WORKED:
                     self.store.release_lease(run.id, self.instance_id)
                     continue
                 self._reporters.pop(run.id, None)   # stale: made for a control message
@@ -457,10 +429,10 @@ class RunManager:
                 now = utcnow()
                 until = now + timedelta(seconds=self.lease_seconds)
                 with self._lock:
-                    jobs = list(self._jobs.values())
-                for job in jobs:
-                    if not self.store.acquire_lease(job.run_id, self.instance_id, until, now):
-                        job.lost = True
+                    workers = list(self._workers.values())
+                for worker in workers:
+                    if not self.store.acquire_lease(worker.run_id, self.instance_id, until, now):
+                        worker.lost = True
                 if self.takeover:
                     self.take_over()
                 self._schedule()
@@ -468,7 +440,7 @@ class RunManager:
                 log.exception("runner heartbeat failed")
 
     # ------------------------------------------------------------------------------------------
-    # The worker.
+    # Reporters: one per run, shared by its worker and the steering calls (one seq order).
 
     def _reporter(self, run: Run) -> ProgressReporter:
         with self._lock:
@@ -483,240 +455,16 @@ class RunManager:
 
     def _drop_reporter(self, run_id: str) -> None:
         with self._lock:
-            if run_id not in self._jobs:
+            if run_id not in self._workers:
                 reporter = self._reporters.pop(run_id, None)
                 if reporter is not None:
                     reporter.flush()
 
-    def _execute(self, job: _Job) -> None:
-        try:
-            while self._work(job).again:
-                pass
-        except Exception as exc:
-            log.exception("run %s failed outside any item", job.run_id)
-            self._fail_run(job.run_id, exc)
-        finally:
-            try:
-                self.store.release_lease(job.run_id, self.instance_id)
-            except Exception:
-                log.exception("releasing the lease of run %s failed", job.run_id)
-            with self._lock:
-                self._jobs.pop(job.run_id, None)
-            self._drop_reporter(job.run_id)
-            try:
-                self._schedule()
-            except Exception:
-                log.exception("scheduling after run %s failed", job.run_id)
 
-    def _work(self, job: _Job) -> _Outcome:
-        run = self.store.get_run(job.run_id)
-        if run is None or run.status not in _WORKED:
-            return _Outcome()
-        reporter = self._reporter(run)
-        try:
-            automation = self.automations.get(run.kind)
-            if automation is None:
-                raise _RunFailure(f"no automation for kind {run.kind!r} on this server",
-                                  recoverable=False)
-            items = self.store.list_items(run.id)
-            total = len(items)
-            todo = [i for i in items if i.status in ITEM_TODO]
-            finished = total - len(todo)
-            reporter.progress("initializing", f"Starting: {len(todo)} of {total} items to do",
-                              percent=100 * finished / total if total else 0,
-                              data={"total": total, "remaining": len(todo)})
-            for item in todo:
-                self._check(job, strict=True)
-                self._do_item(job, run, automation, reporter, item, finished, total)
-                finished += 1
-            self._check(job, strict=True)
-        except StopRequested as stop:
-            return self._stopped(job, reporter, stop.reason)
-        try:
-            done = self.store.transition_run(run.id, _WORKED, "completed", percent=100)
-        except ConflictError as exc:
-            if exc.current == "cancelled":
-                return self._stopped(job, reporter, "cancel")
-            raise
-        counts = done.counts or {}
-        published, skipped, failed = (counts.get(s, 0) for s in ("published", "skipped",
-                                                                  "failed"))
-        message = f"Run complete: {published} published, {skipped} skipped, {failed} failed"
-        reporter.progress("complete", message, percent=100,
-                          data={"total": done.total, "published": published,
-                                "skipped": skipped, "failed": failed,
-                                "success": failed == 0})
-        return _Outcome()
-
-    def _check(self, job: _Job, strict: bool = False) -> None:
-        """The checkpoint: raise StopRequested when the run should stop (store read at most
-        every ``checkpoint_interval`` unless ``strict``)."""
-        if self._shutdown.is_set():
-            raise StopRequested("shutdown")
-        if job.lost:
-            raise StopRequested("lost")
-        now = self.clock()
-        if not strict and job.last_check is not None and \
-                now - job.last_check < self.checkpoint_interval:
-            return
-        job.last_check = now
-        run = self.store.get_run(job.run_id)
-        status = run.status if run else "cancelled"
-        if status == "cancelled":
-            raise StopRequested("cancel")
-        if run is not None and run.owner not in (None, self.instance_id):
-            raise StopRequested("lost")         # another instance took the run over
-        if status == "pausing":
-            raise StopRequested("pause")
-        if status != "running":
-            raise StopRequested("lost")
-
-    def _stopped(self, job: _Job, reporter: ProgressReporter, reason: str) -> _Outcome:
-        reporter.flush()
-        if reason == "lost":
-            log.warning("run %s is no longer ours; worker stops", job.run_id)
-            return _Outcome()
-        if reason == "shutdown":
-            with contextlib.suppress(ConflictError, NotFoundError):
-                self.store.transition_run(job.run_id, _WORKED, "interrupted",
-                                          error="The server shut down; resume to continue.")
-            return _Outcome()
-        if reason == "pause":
-            try:
-                run = self.store.transition_run(job.run_id, ["pausing"], "paused")
-            except ConflictError as exc:
-                if exc.current == "running":            # the pause was withdrawn
-                    return _Outcome(again=True)
-                if exc.current != "cancelled":
-                    return _Outcome()
-                reason = "cancel"
-            else:
-                message = f"Paused: {remaining_count(run)} items left"
-                reporter.progress("paused", message, data={"remaining": remaining_count(run)})
-                reporter.control("automation_paused", message, remaining_count(run))
-                return _Outcome()
-        run = self.store.get_run(job.run_id)
-        if run is not None:
-            reporter.progress("cancelled", "Run cancelled",
-                              data={"remaining": remaining_count(run)})
-            reporter.control("automation_cancelled", "Run cancelled", remaining_count(run))
-        return _Outcome()
-
-    def _do_item(self, job: _Job, run: Run, automation: Automation,
-                 reporter: ProgressReporter, item: Item, finished: int, total: int) -> None:
-        label = item.label or item.key
-        base: dict[str, Any] = {"item": label, "index": item.position, "total": total}
-        if run.kind in ("stock", "earnings"):
-            base["ticker"] = label
-
-        def run_percent(of_item: float) -> float:
-            return 100 * (finished + max(0.0, min(100.0, of_item)) / 100) / total
-
-        entry = self.publishing.already_published(run.user_id, run.site_id, item.key)
-        if entry is not None:
-            post = {"post_id": _str(entry.post_id), "post_url": entry.post_url}
-            if entry.run_id == run.id:
-                self.store.transition_item(run.id, item.position, [item.status], "published",
-                                           error=None, **post)
-                reporter.progress("processing", f"✓ {label} published", run_percent(100),
-                                  {**base, "success": True, **post})
-            else:
-                self.store.transition_item(run.id, item.position, [item.status], "skipped",
-                                           error=ALREADY_PUBLISHED, **post)
-                reporter.progress("processing", f"{label} skipped: {ALREADY_PUBLISHED}",
-                                  run_percent(100), {**base, "success": True, "skipped": True,
-                                                 **post})
-            return
-
-        item = self.store.transition_item(
-            run.id, item.position, ["pending", "failed", "processing", "publishing"],
-            "processing", attempts=item.attempts + 1, error=None)
-        reporter.progress("processing", f"Processing {label} ({item.position + 1}/{total})",
-                          run_percent(0), base, force=True)
-        workdir = self.workdir_root / run.id / f"{item.position:04d}-{item.key}"[:120]
-        workdir.mkdir(parents=True, exist_ok=True)
-
-        def item_progress(stage: str, message: str, percent: float | None = None,
-                          data: Mapping[str, Any] | None = None) -> None:
-            # The runner owns item results: an automation's own "success" is not one.
-            extra = {k: v for k, v in (data or {}).items() if k != "success"}
-            stage = stage if stage in ("processing", "publishing") else "processing"
-            reporter.progress(stage, str(message),
-                              None if percent is None else run_percent(0.9 * float(percent)),
-                              {**base, **extra})
-
-        ctx = ItemContext(run_id=run.id, user_id=run.user_id, index=item.position, total=total,
-                          options=dict(run.options), workdir=workdir, progress=item_progress,
-                          checkpoint=lambda: self._check(job), services=self.services)
-        stage = "processing"
-        try:
-            article = automation.process(PreparedItem(item.key, item.input, item.label), ctx)
-            self._check(job, strict=True)
-            self.store.transition_item(run.id, item.position, ["processing"], "publishing")
-            stage = "publishing"
-            reporter.progress("publishing", f"Publishing {label}", run_percent(90), base)
-            result = self.publishing.publish(run.user_id, run.site_id, article, run_id=run.id,
-                                             kind=run.kind, options=dict(run.options))
-        except StopRequested:
-            if stage == "processing":
-                with contextlib.suppress(ConflictError):
-                    self.store.transition_item(run.id, item.position, ["processing"], "pending")
-            raise
-        except Exception as exc:
-            if isinstance(exc, StoreError) and not isinstance(exc, DailyLimitReached):
-                raise                                   # the store is in trouble: whole run
-            message = readable(exc)
-            log.warning("run %s item %s failed: %s", run.id, item.key, message,
-                        exc_info=not _expected(exc))
-            self.store.transition_item(run.id, item.position, ["processing", "publishing"],
-                                       "failed", error=message)
-            reporter.progress("error", f"✗ {label} failed: {message}", run_percent(100),
-                              {**base, "success": False, "error": message})
-            reporter.error("item_failed", f"{label}: {message}", recoverable=True,
-                           data={**base, "error": message})
-            return
-        post = {"post_id": _str(result.post_id), "post_url": result.post_url}
-        files = sorted(p.name for p in workdir.iterdir()) if workdir.exists() else []
-        self.store.transition_item(
-            run.id, item.position, ["publishing"], "published",
-            result={"title": article.title, "excerpt": article.excerpt,
-                    "status": result.status, "existed": result.existed,
-                    "workdir": str(workdir), "files": files}, **post)
-        reporter.progress("processing", f"✓ {label} published", run_percent(100),
-                          {**base, "success": True, **post})
-
-    def _fail_run(self, run_id: str, exc: BaseException) -> None:
-        message = readable(exc)
-        recoverable = exc.recoverable if isinstance(exc, _RunFailure) else _recoverable(exc)
-        try:
-            run = self.store.transition_run(run_id, _WORKED, "failed", error=message)
-        except Exception:
-            log.exception("marking run %s failed did not work", run_id)
-            return
-        try:
-            reporter = self._reporter(run)
-            reporter.progress("error", f"Run failed: {message}",
-                              data={"success": False, "error": message})
-            reporter.error("run_failed", message, recoverable=recoverable)
-        except Exception:
-            log.exception("reporting the failure of run %s did not work", run_id)
-
-
-class _RunFailure(Exception):
-    """A failure of the whole run (not of one item)."""
-
-    def __init__(self, message: str, *, recoverable: bool) -> None:
-        super().__init__(message)
-        self.recoverable = recoverable
-
-
-def _expected(exc: BaseException) -> bool:
-    """Failures with a readable cause need no traceback in the log."""
-    from automation_scripts.base import AutomationError
-    from automation_scripts.publishing import PublishError
-
-    return isinstance(exc, (AutomationError, PublishError))
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _check_status(status: Any) -> None:
+    """A run's ``status`` option (the post status) is checked at submit, not per item: a bad
+    one would fail every item. Absent or empty means the site's default."""
+    if status in (None, "") or (isinstance(status, str) and status in POST_STATUSES):
+        return
+    raise InvalidRun(f"options.status must be one of {', '.join(POST_STATUSES)}, "
+                     f"not {status!r}")
