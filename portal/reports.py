@@ -32,9 +32,9 @@ from automation_scripts.stock.market_data import (
     ProviderError,
     clean_prices,
     find_columns,
-    normalise_ticker,
     read_price_table,
 )
+from automation_scripts.tickers import STOCK
 from portal.errors import error_response
 from portal.services import services
 
@@ -99,14 +99,6 @@ def report_file(run_id: str, position: int, filename: str) -> Response:
     return response
 
 
-def _is_ticker(text: str) -> bool:
-    try:
-        normalise_ticker(text)
-    except ValueError:
-        return False
-    return True
-
-
 @bp.post("/api/uploads/prices")
 @login_required
 def upload_prices() -> tuple[Response, int] | Response:
@@ -135,11 +127,11 @@ def upload_prices() -> tuple[Response, int] | Response:
             # Without a ticker column the rows serve every ticker of the run; the file name
             # only names them when it is a ticker ("my prices.csv" is not refused for it).
             stem = Path(upload.filename).stem
-            raw = [stem] if _is_ticker(stem) else []
+            raw = [stem] if STOCK.accepts(stem) else []
         tickers, bad = [], []
         for t in raw:
             try:
-                tickers.append(normalise_ticker(t))
+                tickers.append(STOCK.normalise(t))
             except ValueError as exc:
                 bad.append(str(exc))
         if bad:

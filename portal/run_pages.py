@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from automation_scripts.tickers import FORM
 from portal.services import services
 from runner.views import report_url
 from storage.base import RUN_STATES, Item, Run
@@ -32,7 +32,6 @@ KINDS: dict[str, dict[str, str]] = {
 HISTORY_PAGE_SIZE = 20
 UPLOAD_MAX_ROWS = 5000
 PREVIEW_ROWS = 5
-TICKER_RE = re.compile(r"^\^?[A-Z][A-Z0-9.\-]{0,9}$")
 TICKER_HEADERS = ("ticker", "tickers", "symbol", "symbols", "stock", "code")
 
 
@@ -217,13 +216,9 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _looks_like_ticker(value: str) -> bool:
-    return bool(TICKER_RE.match(value.upper())) if value else False
-
-
 def detect_ticker_column(rows: list[list[str]]) -> TickerColumn:
     """Find the ticker column: a header named like ticker/symbol, else the column whose
-    values most look like tickers. Same rule as static/js/tickers.js."""
+    values most look like tickers (``tickers.FORM``). Same rule as static/js/run_form.js."""
     rows = [r for r in rows if any(c for c in r)]
     if not rows:
         raise UploadError("the file has no rows")
@@ -241,19 +236,19 @@ def detect_ticker_column(rows: list[list[str]]) -> TickerColumn:
             values = [r[i] for r in rows if i < len(r) and r[i]]
             if not values:
                 continue
-            score = sum(_looks_like_ticker(v) for v in values) / len(values)
+            score = sum(FORM.accepts(v) for v in values) / len(values)
             if score > best_score:
                 best, best_score = i, score
         if best is None or best_score < 0.5:
             raise UploadError("no column of tickers found (name it 'ticker' or 'symbol')")
         col = best
-        has_header = not _looks_like_ticker(rows[0][col] if col < len(rows[0]) else "")
+        has_header = not FORM.accepts(rows[0][col] if col < len(rows[0]) else "")
     body = rows[1:] if has_header else rows
     seen: dict[str, None] = {}
     invalid: list[str] = []
     for r in body:
         value = r[col].upper() if col < len(r) else ""
-        if value and _looks_like_ticker(value):
+        if value and FORM.accepts(value):
             seen.setdefault(value, None)
         elif value:
             invalid.append(r[col])

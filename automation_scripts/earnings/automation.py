@@ -34,8 +34,8 @@ from automation_scripts.earnings.providers import (
     Fundamentals,
     ProviderConfig,
     get_provider,
-    normalise_ticker,
 )
+from automation_scripts.tickers import EARNINGS
 from automation_scripts.writing import (
     Writer,
     clean_html,
@@ -121,7 +121,7 @@ class EarningsAutomation:
         for n, raw in enumerate(raw_items, 1):
             ticker_raw = raw.get("ticker") if isinstance(raw, dict) else raw
             try:
-                ticker = normalise_ticker(ticker_raw)
+                ticker = EARNINGS.normalise(ticker_raw)
             except ValueError as exc:
                 errors.append(f"item {n}: {exc}")
                 continue

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import random
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -23,9 +22,9 @@ from typing import Any, Protocol
 import requests
 
 from automation_scripts.base import AutomationError
+from automation_scripts.tickers import EARNINGS
 
 PROVIDERS = ("demo", "file", "finnhub", "yahoo")
-TICKER_RE = re.compile(r"^[A-Z][A-Z0-9]{0,5}([.\-][A-Z0-9]{1,3})?$")
 FINNHUB_URL = "https://finnhub.io/api/v1"
 
 
@@ -115,16 +114,6 @@ class EarningsProvider(Protocol):
     def report_date(self, ticker: str, today: date) -> str:
         """The report date an article for ``ticker`` is about: the next one on or after
         ``today``, else the most recent past one. UnknownTicker when there is none."""
-
-
-def normalise_ticker(raw: Any) -> str:
-    """Upper-case, validated ticker; ValueError with a readable message otherwise."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError("a ticker must be a non-empty string")
-    ticker = raw.strip().upper()
-    if not TICKER_RE.match(ticker):
-        raise ValueError(f"{raw.strip()[:20]!r} is not a valid ticker symbol")
-    return ticker
 
 
 def week_by_day(provider: EarningsProvider, start: date, days: int = 7) -> list[dict[str, Any]]:
@@ -267,7 +256,7 @@ class FileProvider:
                 if not isinstance(raw, dict):
                     continue
                 try:
-                    ticker = normalise_ticker(raw.get("ticker") or raw.get("symbol"))
+                    ticker = EARNINGS.normalise(raw.get("ticker") or raw.get("symbol"))
                     when = date.fromisoformat(str(raw.get("date") or day)).isoformat()
                 except ValueError:
                     continue                       # one bad row does not spoil the week
@@ -394,7 +383,7 @@ class FinnhubProvider:
         out = []
         for row in self._earnings(start, end):
             try:
-                out.append(CalendarEntry(ticker=normalise_ticker(row.get("symbol")),
+                out.append(CalendarEntry(ticker=EARNINGS.normalise(row.get("symbol")),
                                          date=date.fromisoformat(str(row.get("date"))).isoformat(),
                                          hour=row.get("hour") or None))
             except ValueError:
@@ -476,7 +465,7 @@ class YahooProvider:
         for symbol, row in frame.iterrows():
             try:
                 when = row.get("Event Start Date")
-                rows.append(CalendarEntry(ticker=normalise_ticker(str(symbol)),
+                rows.append(CalendarEntry(ticker=EARNINGS.normalise(str(symbol)),
                                           date=when.date().isoformat(),
                                           name=row.get("Company")))
             except (ValueError, AttributeError):

@@ -34,9 +34,9 @@ from automation_scripts.stock.market_data import (
     PriceHistory,
     PriceProvider,
     ProviderError,
-    normalise_ticker,
     provider_for,
 )
+from automation_scripts.tickers import STOCK
 from automation_scripts.writing import ArticleText, Writer, writer_from_settings
 
 DEFAULT_SOURCE = "demo"
@@ -180,7 +180,7 @@ class StockAutomation:
         seen: dict[str, Any] = {}
         for raw in raw_items:
             try:
-                ticker = normalise_ticker(raw)
+                ticker = STOCK.normalise(raw)
             except ValueError as exc:
                 errors.append(str(exc))
                 continue

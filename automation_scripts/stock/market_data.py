@@ -30,9 +30,6 @@ COLUMNS = ("Open", "High", "Low", "Close", "Volume")
 DATA_SOURCES = ("yahoo", "csv", "demo")
 DEMO_LABEL = "demo data"
 
-_TICKER_RE = re.compile(r"^[A-Z0-9.\-^]{1,10}$")
-
-
 class ProviderError(AutomationError):
     """Prices could not be obtained (offline, unknown symbol, unusable file)."""
 
@@ -61,29 +58,6 @@ class PriceProvider(Protocol):
 
     def history(self, ticker: str, years: int = 10) -> PriceHistory:
         """Up to ``years`` of daily prices. Raises ProviderError with a readable message."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Tickers.
-
-
-def normalise_ticker(raw: Any) -> str:
-    """Upper-case, trimmed, share classes written the Yahoo way (``BRK.B`` -> ``BRK-B``).
-
-    Raises ValueError with a message naming the bad value.
-    """
-    if not isinstance(raw, str):
-        raise ValueError(f"{raw!r} is not a ticker (expected text)")
-    text = raw.strip().upper()
-    shown = raw.strip()[:20] or "''"
-    if not text:
-        raise ValueError("an empty ticker was given")
-    if not _TICKER_RE.match(text) or not re.search(r"[A-Z0-9]", text):
-        raise ValueError(f"'{shown}' is not a valid ticker: use 1-10 letters, digits, "
-                         f"'.', '-' or '^'")
-    if text[0] in ".-" or text[-1] in ".-^" or "^" in text[1:]:
-        raise ValueError(f"'{shown}' is not a valid ticker")
-    return text.replace(".", "-")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Providers: CSV edge cases, demo determinism, Yahoo errors, ticker validation."""
+"""Providers: CSV edge cases, demo determinism, Yahoo errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from automation_scripts.stock.market_data import (
     DemoProvider,
     ProviderError,
     YahooProvider,
-    normalise_ticker,
 )
 
 GOOD = ("Date,Open,High,Low,Close,Volume\n"
@@ -30,24 +29,6 @@ def write(tmp_path, name: str, text: str | bytes):
     path = tmp_path / name
     path.write_bytes(text.encode() if isinstance(text, str) else text)
     return path
-
-
-# -- tickers -------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("raw,expected", [("aapl", "AAPL"), (" msft ", "MSFT"),
-                                          ("BRK.B", "BRK-B"), ("brk-b", "BRK-B"),
-                                          ("^GSPC", "^GSPC"), ("7203", "7203")])
-def test_tickers_are_normalised(raw, expected):
-    assert normalise_ticker(raw) == expected
-
-
-@pytest.mark.parametrize("raw", ["", "   ", "TOOLONGTICKER", "AA PL", "<script>", "A$", "-",
-                                 "^", ".A", "A^B", 42, None])
-def test_bad_tickers_are_refused_with_their_name(raw):
-    with pytest.raises(ValueError) as info:
-        normalise_ticker(raw)
-    if isinstance(raw, str) and raw.strip():
-        assert raw.strip()[:10] in str(info.value)
 
 
 # -- CSV -----------------------------------------------------------------------------------------
