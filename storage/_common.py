@@ -9,13 +9,15 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from storage.base import ITEM_STATES, RUN_STATES
+from storage.base import CAMPAIGN_STATES, FIRE_OUTCOMES, ITEM_STATES, RUN_STATES, Fire
 
 # Fields a caller may not set through update_*/transition_* ``changes``: identities, the status
 # (only a compare-and-set changes it) and the counters the store keeps itself.
-RUN_FIXED = frozenset({"id", "user_id", "status", "last_seq", "counts", "total", "created_at"})
+RUN_FIXED = frozenset({"id", "user_id", "status", "last_seq", "counts", "total", "created_at",
+                       "campaign_id", "fire_id"})
 ITEM_FIXED = frozenset({"run_id", "position", "key", "status"})
 SITE_FIXED = frozenset({"id", "user_id", "created_at", "state"})
+CAMPAIGN_FIXED = frozenset({"id", "user_id", "created_at", "revision"})
 
 
 def new_id() -> str:
@@ -114,3 +116,25 @@ def check_page(limit: int | None, offset: int = 0) -> None:
         raise ValueError("limit must be >= 0")
     if offset < 0:
         raise ValueError("offset must be >= 0")
+
+
+def check_campaign_status(status: str) -> None:
+    if status not in CAMPAIGN_STATES:
+        raise ValueError(f"unknown campaign status {status!r}")
+
+
+def check_fires(campaign_id: str, fires: Iterable[Fire], run_fire_id: str | None) -> None:
+    """What ``fire_campaign`` accepts: fires of this campaign with known outcomes, and exactly
+    one ``started`` fire, the run's, when a run is created (none otherwise)."""
+    started = []
+    for fire in fires:
+        if fire.outcome not in FIRE_OUTCOMES:
+            raise ValueError(f"unknown fire outcome {fire.outcome!r}")
+        if fire.campaign_id != campaign_id or not fire.id:
+            raise ValueError(f"fire {fire.id!r} is not one of campaign {campaign_id}")
+        if fire.outcome == "started":
+            started.append(fire.id)
+    if run_fire_id is None and started:
+        raise ValueError("a started fire needs its run")
+    if run_fire_id is not None and started != [run_fire_id]:
+        raise ValueError("the run's fire_id must be the one started fire's id")

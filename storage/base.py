@@ -59,6 +59,8 @@ ITEM_DONE = ("published", "skipped")                    # never processed again
 # What a resume (or recovery, or takeover) continues: failed items stay failed until a retry.
 ITEM_TODO = ("pending", "processing", "publishing")
 LEDGER_STATES = ("reserved", "published")               # reserved = publish under way
+CAMPAIGN_STATES = ("active", "paused", "completed")
+FIRE_OUTCOMES = ("started", "skipped", "missed", "failed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,6 +117,8 @@ class Run:
     error: str | None = None
     owner: str | None = None            # instance holding the lease
     lease_until: datetime | None = None
+    campaign_id: str | None = None      # the campaign whose fire started it
+    fire_id: str | None = None          # that fire: unique, so one fire makes at most one run
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
@@ -169,6 +173,50 @@ class LedgerEntry:
     reserved_at: datetime | None = None
 
 
+@dataclass
+class Campaign:
+    """A saved automation with a schedule (DESIGN.md "Campaigns").
+
+    ``source`` says where each fire's items come from (stock ``{tickers, repeat}``, earnings
+    ``{days_ahead, mode, watchlist?}``, sports ``{}``); ``schedule`` is ``{cron, timezone}`` or
+    ``{interval_seconds}``; ``queue`` is the stock queue's state (``cursor``, ``cycle``,
+    ``retry``). ``revision`` grows with every write: a fire is a compare-and-set on it.
+    """
+
+    id: str
+    user_id: str
+    name: str
+    kind: str
+    site_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    per_run: int = 1
+    schedule: dict[str, Any] = field(default_factory=dict)
+    status: str = "active"
+    next_fire_at: datetime | None = None
+    catch_up_seconds: int = 3600
+    queue: dict[str, Any] = field(default_factory=dict)
+    last_run_id: str | None = None      # the newest run its fires started (overlap rule)
+    revision: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Fire:
+    """One due time of a campaign and what came of it. ``id`` is
+    ``<campaign_id>:<scheduled_for>``; a ``started`` fire names its run."""
+
+    id: str
+    campaign_id: str
+    user_id: str
+    scheduled_for: datetime
+    outcome: str                        # started | skipped | missed | failed
+    reason: str = ""
+    run_id: str | None = None
+    fired_at: datetime = field(default_factory=utcnow)
+
+
 # ---------------------------------------------------------------------------------------------
 # The protocol.
 
@@ -211,13 +259,16 @@ class Store(Protocol):
     # runs ----------------------------------------------------------------------------------
     def create_run(self, run: Run, items: Sequence[NewItem]) -> Run:
         """Store the run and its items (positions 0..n-1) atomically; ``run.id`` generated if
-        empty; ``total`` and ``counts`` set from the items."""
+        empty; ``total`` and ``counts`` set from the items. A run with a ``fire_id`` is refused
+        (ValueError): only ``fire_campaign`` creates a fire's run."""
 
     def get_run(self, run_id: str) -> Run | None: ...
 
     def list_runs(self, user_id: str | None = None, statuses: Iterable[str] | None = None,
-                  limit: int = 50, offset: int = 0) -> list[Run]:
-        """Newest first. ``user_id=None`` lists every user's (recovery, leases)."""
+                  limit: int = 50, offset: int = 0, campaign_id: str | None = None
+                  ) -> list[Run]:
+        """Newest first. ``user_id=None`` lists every user's (recovery, leases);
+        ``campaign_id`` keeps the runs that campaign's fires started."""
 
     def transition_run(self, run_id: str, expected: Iterable[str], new_status: str,
                        **changes: Any) -> Run:
@@ -278,6 +329,42 @@ class Store(Protocol):
     def list_posts(self, user_id: str, site_id: str | None = None, limit: int = 50,
                    offset: int = 0) -> list[LedgerEntry]:
         """Newest first; every site of the user when ``site_id`` is None."""
+
+    # campaigns -----------------------------------------------------------------------------
+    def create_campaign(self, campaign: Campaign) -> Campaign:
+        """Store a new campaign (``id`` empty -> generated). NotFoundError if the user is
+        missing."""
+
+    def get_campaign(self, user_id: str | None, campaign_id: str) -> Campaign | None:
+        """None also when it belongs to another user (``user_id=None``: any user's)."""
+
+    def list_campaigns(self, user_id: str) -> list[Campaign]:
+        """Oldest first."""
+
+    def list_due_campaigns(self, now: datetime, limit: int = 100) -> list[Campaign]:
+        """Every user's ``active`` campaigns whose ``next_fire_at <= now``, soonest first."""
+
+    def update_campaign(self, user_id: str, campaign_id: str, changes: dict[str, Any],
+                        expected_revision: int | None = None) -> Campaign:
+        """Set Campaign fields and bump ``revision``. NotFoundError; ConflictError when
+        ``expected_revision`` is given and the campaign has moved on."""
+
+    def delete_campaign(self, user_id: str, campaign_id: str) -> None:
+        """The campaign and its fires go; the runs it started stay. NotFoundError."""
+
+    def list_fires(self, campaign_id: str, limit: int = 50, offset: int = 0) -> list[Fire]:
+        """Newest (latest ``scheduled_for``) first."""
+
+    def fire_campaign(self, campaign_id: str, *, expected_revision: int,
+                      fires: Sequence[Fire], changes: dict[str, Any],
+                      run: Run | None = None, items: Sequence[NewItem] = ()
+                      ) -> tuple[Campaign, Run | None]:
+        """One atomic step of the scheduler: compare-and-set on ``revision``, record
+        ``fires``, apply ``changes`` (``next_fire_at``, ``queue``, ``status`` ...) and, when
+        ``run`` is given, create it and its items with ``run.fire_id`` (a started fire's id) as
+        its unique key. ConflictError when the revision moved (another instance fired first);
+        DuplicateError when a fire id or the run's fire id is already recorded; NotFoundError.
+        Nothing is written unless everything is."""
 
     # leases (several instances) ------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:

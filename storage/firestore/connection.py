@@ -6,6 +6,7 @@ Collections follow DESIGN.md's storage model::
     users/{uid}/sites/{sid}                       users/{uid}/sites/{sid}/post_days/{day} -> count
     users/{uid}/sites/{sid}/posts/{slug}          the publish ledger
     runs/{rid}   runs/{rid}/items/{000042}   runs/{rid}/events/{0000000007}
+    campaigns/{cid}   campaigns/{cid}/fires/{fire_id}   (a fire's run: runs/{rid}.fire_id)
 
 Every compare-and-set is a Firestore transaction: the documents it decides on are read inside
 it, so a concurrent writer makes one side retry and see the new state. Free-form payloads the
@@ -33,7 +34,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from storage._common import aware_utc, dumps
-from storage.base import Item, LedgerEntry, Run, Site, StoreError, User
+from storage.base import Campaign, Fire, Item, LedgerEntry, Run, Site, StoreError, User
 
 T = TypeVar("T")
 
@@ -50,6 +51,8 @@ TIME_FIELDS: dict[type, tuple[str, ...]] = {
     Run: ("lease_until", "created_at", "updated_at"),
     Item: ("updated_at",),
     LedgerEntry: ("published_at", "created_at", "reserved_at"),
+    Campaign: ("next_fire_at", "created_at", "updated_at"),
+    Fire: ("scheduled_for", "fired_at"),
 }
 
 
@@ -145,6 +148,12 @@ class FirestoreConnection:
 
     def _item(self, run_id: str, position: int) -> firestore.DocumentReference:
         return self._run(run_id).collection("items").document(f"{int(position):06d}")
+
+    def _campaign(self, campaign_id: str) -> firestore.DocumentReference:
+        return self._client.collection("campaigns").document(doc_key(campaign_id))
+
+    def _fire(self, campaign_id: str, fire_id: str) -> firestore.DocumentReference:
+        return self._campaign(campaign_id).collection("fires").document(doc_key(fire_id))
 
     # housekeeping ----------------------------------------------------------------------------
     def close(self) -> None:

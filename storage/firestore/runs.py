@@ -63,6 +63,8 @@ class RunsMixin(FirestoreConnection):
                        to_doc(Item, asdict(item), skip=("run_id",)))
 
     def create_run(self, run: Run, items: Sequence[NewItem]) -> Run:
+        if run.fire_id is not None:
+            raise ValueError("a fire's run is created by fire_campaign, with its fire")
         stored, rows = self._new_run(run, items)
         batch = self._client.batch()            # one atomic commit: the run and all its items
         self._write_run(batch, stored, rows)
@@ -77,11 +79,14 @@ class RunsMixin(FirestoreConnection):
         return self._run_from(snap) if snap.exists else None
 
     def list_runs(self, user_id: str | None = None, statuses: Iterable[str] | None = None,
-                  limit: int = 50, offset: int = 0) -> list[Run]:
+                  limit: int = 50, offset: int = 0, campaign_id: str | None = None
+                  ) -> list[Run]:
         check_page(limit, offset)
         query: Any = self._client.collection("runs")
         if user_id is not None:
             query = query.where(filter=FieldFilter("user_id", "==", user_id))
+        if campaign_id is not None:
+            query = query.where(filter=FieldFilter("campaign_id", "==", campaign_id))
         if statuses is not None:
             wanted = sorted(expected_set(statuses))
             if not wanted:

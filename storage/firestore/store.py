@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from storage.firestore.campaigns import CampaignsMixin
 from storage.firestore.ledger import LedgerMixin
 from storage.firestore.runs import RunsMixin
 from storage.firestore.sites import SitesMixin
 from storage.firestore.users import UsersMixin
 
 
-class FirestoreStore(UsersMixin, SitesMixin, LedgerMixin, RunsMixin):
+class FirestoreStore(UsersMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin):
     """Store on Cloud Firestore (or its emulator): what several instances share."""

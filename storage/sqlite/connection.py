@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from storage._common import dumps, from_iso, to_iso
-from storage.base import Item, LedgerEntry, Run, Site, User
+from storage.base import Campaign, Fire, Item, LedgerEntry, Run, Site, User
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -35,6 +35,8 @@ JSON_COLUMNS: dict[type, tuple[str, ...]] = {
     Run: ("options", "counts"),
     Item: ("input", "result"),
     LedgerEntry: (),
+    Campaign: ("options", "source", "schedule", "queue"),
+    Fire: (),
 }
 TIME_COLUMNS: dict[type, tuple[str, ...]] = {
     User: ("created_at",),
@@ -42,6 +44,8 @@ TIME_COLUMNS: dict[type, tuple[str, ...]] = {
     Run: ("lease_until", "created_at", "updated_at"),
     Item: ("updated_at",),
     LedgerEntry: ("published_at", "created_at", "reserved_at"),
+    Campaign: ("next_fire_at", "created_at", "updated_at"),
+    Fire: ("scheduled_for", "fired_at"),
 }
 
 

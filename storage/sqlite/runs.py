@@ -45,7 +45,9 @@ class RunsMixin(SQLiteConnection):
         owner       TEXT,
         lease_until TEXT,
         created_at  TEXT NOT NULL,
-        updated_at  TEXT NOT NULL
+        updated_at  TEXT NOT NULL,
+        campaign_id TEXT,
+        fire_id     TEXT
     );
     CREATE INDEX IF NOT EXISTS runs_by_user ON runs(user_id, created_at);
     CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at);
@@ -71,6 +73,15 @@ class RunsMixin(SQLiteConnection):
         PRIMARY KEY (run_id, seq)
     );
     """
+    ADDED_COLUMNS = (
+        ("runs", "campaign_id", "TEXT"),
+        ("runs", "fire_id", "TEXT"),
+    )
+    # One fire makes at most one run: the fire id is the run's second unique key.
+    LATE_SCHEMA = """
+    CREATE UNIQUE INDEX IF NOT EXISTS runs_by_fire ON runs(fire_id);
+    CREATE INDEX IF NOT EXISTS runs_by_campaign ON runs(campaign_id, created_at);
+    """
 
     # runs --------------------------------------------------------------------------------------
     @staticmethod
@@ -90,11 +101,19 @@ class RunsMixin(SQLiteConnection):
     def _insert_run(db: sqlite3.Connection, run: Run, items: Sequence[Item]) -> None:
         if db.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone():
             raise DuplicateError(f"run id already used: {run.id}")
-        insert(db, "runs", Run, run)
+        if run.fire_id is not None and db.execute("SELECT 1 FROM runs WHERE fire_id = ?",
+                                                  (run.fire_id,)).fetchone():
+            raise DuplicateError(f"fire {run.fire_id} already has its run")
+        try:
+            insert(db, "runs", Run, run)
+        except sqlite3.IntegrityError as exc:       # the unique index, should a check miss
+            raise DuplicateError(f"run already stored: {exc}") from exc
         for item in items:
             insert(db, "items", Item, item)
 
     def create_run(self, run: Run, items: Sequence[NewItem]) -> Run:
+        if run.fire_id is not None:
+            raise ValueError("a fire's run is created by fire_campaign, with its fire")
         stored, rows = self._new_run(run, items)
         with self._tx() as db:
             self._insert_run(db, stored, rows)
@@ -105,12 +124,16 @@ class RunsMixin(SQLiteConnection):
         return decode(Run, row) if row else None
 
     def list_runs(self, user_id: str | None = None, statuses: Iterable[str] | None = None,
-                  limit: int = 50, offset: int = 0) -> list[Run]:
+                  limit: int = 50, offset: int = 0, campaign_id: str | None = None
+                  ) -> list[Run]:
         check_page(limit, offset)
         where, args = [], []
         if user_id is not None:
             where.append("user_id = ?")
             args.append(user_id)
+        if campaign_id is not None:
+            where.append("campaign_id = ?")
+            args.append(campaign_id)
         if statuses is not None:
             wanted = sorted(expected_set(statuses))
             if not wanted:

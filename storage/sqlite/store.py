@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from storage.sqlite.campaigns import CampaignsMixin
 from storage.sqlite.ledger import LedgerMixin
 from storage.sqlite.runs import RunsMixin
 from storage.sqlite.sites import SitesMixin
 from storage.sqlite.users import UsersMixin
 
 
-class SQLiteStore(UsersMixin, SitesMixin, LedgerMixin, RunsMixin):
+class SQLiteStore(UsersMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin):
     """Store on one SQLite file (the embedded default, under instance/)."""

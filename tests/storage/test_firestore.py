@@ -63,6 +63,20 @@ def test_documents_follow_the_design_layout(firestore_store: FirestoreStore) -> 
     assert db.document(f"runs/{run.id}/events/0000000001").get().get("seq") == 1
 
 
+def test_campaign_documents_follow_the_design_layout(firestore_store: FirestoreStore) -> None:
+    from tests.storage.test_contract_campaigns import T0, make_campaign, start
+
+    store = firestore_store
+    campaign = make_campaign(store, store.create_user("ann@example.com", "h").id)
+    _, run = start(store, campaign, T0)
+    db = store._client
+    assert db.document(f"campaigns/{campaign.id}").get().get("revision") == 1
+    fires = list(db.collection(f"campaigns/{campaign.id}/fires").stream())
+    assert [(f.get("id"), f.get("outcome"), f.get("run_id")) for f in fires] == [
+        (run.fire_id, "started", run.id)]
+    assert db.document(f"runs/{run.id}").get().get("fire_id") == run.fire_id
+
+
 def test_odd_slugs_and_ids_address_their_own_documents(firestore_store: FirestoreStore
                                                        ) -> None:
     store = firestore_store

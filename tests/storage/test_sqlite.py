@@ -93,3 +93,33 @@ def test_a_file_made_before_the_ledger_holder_columns_is_upgraded(tmp_path: Path
     assert new and upgraded.get_post(user.id, site.id, "x").attempt == "a1"
     upgraded.close()
     SQLiteStore(path).close()                           # a second open finds them present
+
+
+def test_a_file_made_before_campaigns_is_upgraded(tmp_path: Path) -> None:
+    from storage.base import Campaign, Fire
+
+    path = tmp_path / "before-campaigns.db"
+    store = SQLiteStore(path)
+    user = store.create_user("ann@example.com", "h")
+    old_run = store.create_run(Run(id="", user_id=user.id, kind="stock", site_id="s"), [])
+    store.close()
+    with sqlite3.connect(path) as db:                   # as the release before campaigns
+        db.executescript("DROP INDEX runs_by_fire; DROP INDEX runs_by_campaign;"
+                         "ALTER TABLE runs DROP COLUMN fire_id;"
+                         "ALTER TABLE runs DROP COLUMN campaign_id;"
+                         "DROP TABLE fires; DROP TABLE campaigns;")
+    upgraded = SQLiteStore(path)
+    try:
+        assert upgraded.get_run(old_run.id).campaign_id is None
+        campaign = upgraded.create_campaign(Campaign(id="", user_id=user.id, name="c",
+                                                     kind="stock", site_id="s"))
+        fire = Fire(id=f"{campaign.id}:1", campaign_id=campaign.id, user_id=user.id,
+                    scheduled_for=old_run.created_at, outcome="started")
+        _, run = upgraded.fire_campaign(
+            campaign.id, expected_revision=0, fires=[fire], changes={},
+            run=Run(id="", user_id=user.id, kind="stock", site_id="s",
+                    campaign_id=campaign.id, fire_id=fire.id))
+        assert upgraded.get_run(run.id).fire_id == fire.id
+    finally:
+        upgraded.close()
+    SQLiteStore(path).close()
