@@ -45,11 +45,6 @@ _FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.png$")
 _PLACEHOLDER = re.compile(r"\{\{\s*image:([^}\s]+)\s*\}\}")
 
 
-def _workdir_root() -> Path:
-    root = current_app.config.get("TICKZEN_WORKDIR") or Path(current_app.instance_path) / "runs"
-    return Path(root).resolve()
-
-
 def _owned_item_dir(run_id: str, position: int) -> tuple[Any, Any, Path]:
     """(run, item, workdir) of the current user's item, or a 404."""
     store = services().store
@@ -59,15 +54,11 @@ def _owned_item_dir(run_id: str, position: int) -> tuple[Any, Any, Path]:
     item = store.get_item(run_id, position)
     if item is None:
         abort(404)
-    root = _workdir_root()
-    recorded = (item.result or {}).get("workdir")
-    candidates = [Path(recorded)] if recorded else []
-    candidates += sorted((root / run_id).glob(f"{position:04d}-*"))
-    for folder in candidates:
-        folder = folder.resolve()
-        if folder.is_relative_to(root / run_id) and (folder / "report.json").is_file():
-            return run, item, folder
-    abort(404)
+    folder = services().runs.workdirs.locate(run_id, position, (item.result or {}).get("workdir"),
+                                             holding="report.json")
+    if folder is None:
+        abort(404)
+    return run, item, folder
 
 
 @bp.get("/runs/<run_id>/items/<int:position>/report")

@@ -181,6 +181,17 @@ def test_post_runs_rejects_bad_input_and_stores_nothing(engine_app):
     assert engine_app.extensions["tickzen"].store.list_runs() == []
 
 
+def test_post_runs_refuses_an_unknown_post_status_and_stores_nothing(engine_app):
+    alice = Member(engine_app, "alice@example.com")
+    response = alice.post("/api/runs", {"kind": "test", "site_id": alice.site_id,
+                                        "items": ["a", "b"], "options": {"status": "live"}})
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "options.status must be one of draft, publish, future, not 'live'"}
+    assert alice.client.get("/api/runs").get_json() == {"runs": []}
+    assert engine_app.extensions["tickzen"].store.list_runs() == []
+
+
 def test_duplicates_reported_foreign_runs_404_and_forbidden_transitions_409(engine_app):
     alice = Member(engine_app, "alice@example.com")
     bob = Member(engine_app, "bob@example.com")

@@ -441,3 +441,17 @@ def test_a_run_that_failed_as_a_whole_can_be_retried(make_manager, store, owner,
     assert publisher.calls == ["a-test", "b-test"]          # once each, after the retry
     with pytest.raises(TransitionNotAllowed, match="no failed items"):
         manager.retry(run.id, owner.user_id)
+
+
+def test_submit_refuses_an_unknown_post_status_and_stores_nothing(make_manager, store, owner):
+    manager = make_manager(autostart=False)
+    for status in ("published", "Draft", 5, ["draft"]):
+        with pytest.raises(InvalidRun, match="options.status must be one of draft, publish, "
+                                             "future"):
+            manager.submit(owner.user_id, "test", owner.site_id, ["a"], {"status": status})
+    assert store.list_runs() == []
+    assert manager.emit.call_count == 0
+    for status in ("draft", "publish", "future", "", None):
+        run, _ = manager.submit(owner.user_id, "test", owner.site_id, [f"s{status}"],
+                                {"status": status})
+        assert run.options["status"] == status
