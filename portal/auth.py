@@ -25,7 +25,7 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
-from portal.errors import error_response
+from portal.errors import SignInRequired
 from portal.extensions import limiter, login_manager
 from portal.services import services
 from storage.base import DuplicateError, Site, StoreError
@@ -75,10 +75,10 @@ def load_user(user_id: str) -> User | None:
 
 
 @login_manager.unauthorized_handler
-def unauthorized() -> Response | tuple:
+def unauthorized() -> Response:
     """API calls get a 401 JSON; pages go to the login form and come back afterwards."""
     if request.path.startswith("/api/"):
-        return error_response(401, "login required")
+        raise SignInRequired("login required")
     target = request.full_path if request.query_string else request.path
     return redirect(url_for("auth.login", next=target))
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 
 def _bool(value: str) -> bool:
@@ -91,6 +93,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "Login attempts (POST /login) allowed per client address."),
     EnvVar("TICKZEN_PROXY_FIX", "0 (production: 1)", int,
            "How many reverse proxies to trust for X-Forwarded-For/-Proto (Azure: 1)."),
+    EnvVar("WEBSITE_INSTANCE_ID", "", _text,
+           "Set by App Service: names this instance in run owners (default: the host name)."),
     EnvVar("GUNICORN_THREADS", "600", int,
            "startup.sh only: gunicorn threads, i.e. the most open WebSockets plus HTTP "
            "headroom."),
@@ -98,7 +102,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
 
 # Read by the shell/launcher, not put into app.config.
 _NOT_APP_CONFIG = {"TICKZEN_ENV", "HOST", "PORT", "FIRESTORE_EMULATOR_HOST", "GUNICORN_THREADS",
-                   "TICKZEN_INSTANCE_PATH"}
+                   "TICKZEN_INSTANCE_PATH", "WEBSITE_INSTANCE_ID"}
 
 
 class Config:
@@ -224,3 +228,59 @@ def _instance_secret(app: Flask, name: str, generated: str) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(generated)
     return generated
+
+
+# ---------------------------------------------------------------------------------------------
+# What the rest of the portal asks of the configuration and the environment.
+
+
+def _env_var(name: str) -> EnvVar:
+    return next(var for var in ENV_VARS if var.name == name)
+
+
+def instance_path_setting(config: Any, environ: Mapping[str, str] | None = None) -> str | None:
+    """Where instance/ lives: ``INSTANCE_PATH`` in a dict config, else $TICKZEN_INSTANCE_PATH,
+    else None (Flask's default, ./instance). Tests point it at a temp folder, so the development
+    keys, uploads and caches of the project's own instance/ are never written by them."""
+    environ = os.environ if environ is None else environ
+    chosen = config.get("INSTANCE_PATH") if isinstance(config, dict) else None
+    chosen = chosen or environ.get("TICKZEN_INSTANCE_PATH")
+    return str(Path(chosen).resolve()) if chosen else None
+
+
+def serve_address(environ: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """Where ``python main_portal_app.py`` listens: $HOST and $PORT (defaults in ENV_VARS)."""
+    environ = os.environ if environ is None else environ
+    host, port = _env_var("HOST"), _env_var("PORT")
+    return (host.parse(environ.get(host.name) or host.default),
+            port.parse(environ.get(port.name) or port.default))
+
+
+def instance_host(environ: Mapping[str, str] | None = None) -> str:
+    """The machine this process runs on: App Service's $WEBSITE_INSTANCE_ID, else the host name."""
+    environ = os.environ if environ is None else environ
+    return environ.get("WEBSITE_INSTANCE_ID") or socket.gethostname() or "host"
+
+
+def allow_private_urls(config: Mapping[str, Any] | None = None) -> bool:
+    """Whether site and feed URLs may point at private or loopback addresses: the one reading
+    of TICKZEN_ALLOW_PRIVATE_URLS (default ``Config``'s: yes; production: no)."""
+    config = current_app.config if config is None else config
+    return bool(config.get("TICKZEN_ALLOW_PRIVATE_URLS", Config.TICKZEN_ALLOW_PRIVATE_URLS))
+
+
+# The part of the config an automation sees: its own settings (LLM writer, data sources,
+# providers, progress pacing), never the keys that sign sessions or decrypt passwords, the
+# store's address or the objects tests inject.
+AUTOMATION_SETTING_PREFIXES = ("TICKZEN_", "FINNHUB_", "PROGRESS_")
+NOT_FOR_AUTOMATIONS = frozenset({"TICKZEN_SECRETS_KEY", "TICKZEN_STORE", "TICKZEN_STORE_OBJECT",
+                                 "TICKZEN_PUBLISHING_OBJECT"})
+
+
+def automation_settings(app: Flask) -> Mapping[str, Any]:
+    """The read-only settings every automation is built with (and handed per item): the
+    TICKZEN_/FINNHUB_/PROGRESS_ keys minus secrets and store handles, plus INSTANCE_PATH."""
+    chosen = {key: value for key, value in app.config.items()
+              if key.startswith(AUTOMATION_SETTING_PREFIXES) and key not in NOT_FOR_AUTOMATIONS}
+    chosen["INSTANCE_PATH"] = app.instance_path
+    return MappingProxyType(chosen)

@@ -1,4 +1,9 @@
-"""Flask extension objects, created unbound and bound in ``create_app``."""
+"""Flask extension objects, created unbound and bound in ``create_app``.
+
+Socket.IO is the exception: each app gets its own ``SocketIO`` (``app.extensions["socketio"]``),
+because one shared object keeps only the server of the app bound last, and a second app in the
+same process would then emit into, and look its clients up in, the first one's place.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,15 @@ from flask_login import LoginManager
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
-socketio = SocketIO()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
-def init_app(app: Flask) -> None:
-    """Bind the shared extension objects to ``app`` (the last app built owns ``socketio``)."""
+def init_app(app: Flask) -> SocketIO:
+    """Bind the shared extension objects to ``app`` and build its own Socket.IO server."""
     origins = app.config.get("CORS_ALLOWED_ORIGINS")
+    socketio = SocketIO()
     socketio.init_app(
         app,
         async_mode="threading",
@@ -33,10 +38,9 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
+    return socketio
 
 
-def init_services(app: Flask) -> None:
-    """Open the store and start the run manager; both live in ``app.extensions['tickzen']``."""
-    from portal.services import build_services
-
-    app.extensions["tickzen"] = build_services(app)
+def socketio_of(app: Flask) -> SocketIO:
+    """The Socket.IO object ``app`` was built with (serve it, test it, emit through it)."""
+    return app.extensions["socketio"]

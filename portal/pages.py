@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify, render_template
-from flask_login import current_user, login_required
+from flask_login import login_required
 
+from portal.access import current_user_id
 from portal.services import services
 from storage.base import RUN_ACTIVE
 
@@ -24,7 +25,7 @@ RECENT_POSTS = 5
 def dashboard():
     """The signed-in user's sites, active runs and most recent runs."""
     store = services().store
-    user_id = current_user.id
+    user_id = current_user_id()
     sites = store.list_sites(user_id)
     active = store.list_runs(user_id, statuses=DASHBOARD_ACTIVE, limit=50)
     recent = store.list_runs(user_id, limit=RECENT_RUNS)

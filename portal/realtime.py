@@ -16,6 +16,8 @@ from flask import request
 from flask_login import current_user
 from flask_socketio import SocketIO, emit, join_room
 
+from portal.access import current_user_id
+from portal.run_views import snapshot_entries
 from portal.services import services
 from runner.errors import RunNotFound, TransitionNotAllowed
 from runner.progress import timestamp, user_room
@@ -66,7 +68,7 @@ def _steer(action: str, data: Any) -> None:
         return
     manager = services().runs
     try:
-        getattr(manager, action)(run_id, current_user.id)
+        getattr(manager, action)(run_id, current_user_id())
     except RunNotFound:
         _error("not_found", "run not found", run_id=run_id)
     except TransitionNotAllowed as exc:
@@ -79,12 +81,13 @@ def on_connect(auth: Any = None) -> bool | None:
         if not current_user.is_authenticated:
             log.info("refused an anonymous socket from %s", request.remote_addr)
             return False
-        user_id = current_user.id
+        user_id = current_user_id()
         join_room(user_room(user_id))
         emit("connection_status", {"status": "connected",
                                    "message": "Connected to TickZen automation server",
                                    "timestamp": timestamp()})
-        emit("automation_snapshot", {"runs": services().runs.snapshot(user_id)})
+        emit("automation_snapshot",
+             {"runs": snapshot_entries(services().runs.snapshot(user_id))})
     except Exception:
         log.exception("socket connect failed")
         return False
@@ -116,7 +119,7 @@ def on_replay(data: Any) -> None:
         _error("bad_request", "replay needs automation_id and a non-negative after_seq")
         return
     try:
-        events = services().runs.events(run_id, current_user.id, after)
+        events = services().runs.events(run_id, current_user_id(), after)
     except RunNotFound:
         _error("not_found", "run not found", run_id=run_id)
         return

@@ -11,19 +11,18 @@ import json
 import re
 import uuid
 from pathlib import Path
-from typing import Any
 
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     jsonify,
     render_template,
     request,
     send_from_directory,
+    url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import login_required
 from markupsafe import Markup
 
 from automation_scripts.publishing.safety import sanitize_html
@@ -35,8 +34,10 @@ from automation_scripts.stock.market_data import (
     read_price_table,
 )
 from automation_scripts.tickers import STOCK
-from portal.errors import error_response
+from portal.access import current_user_id, owned_item
+from portal.errors import InvalidRequest, NotFound, PayloadTooLarge
 from portal.services import services
+from storage.base import Item, Run
 
 bp = Blueprint("reports", __name__)
 
@@ -45,19 +46,13 @@ _FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.png$")
 _PLACEHOLDER = re.compile(r"\{\{\s*image:([^}\s]+)\s*\}\}")
 
 
-def _owned_item_dir(run_id: str, position: int) -> tuple[Any, Any, Path]:
-    """(run, item, workdir) of the current user's item, or a 404."""
-    store = services().store
-    run = store.get_run(run_id)
-    if run is None or run.user_id != str(current_user.get_id()):
-        abort(404)
-    item = store.get_item(run_id, position)
-    if item is None:
-        abort(404)
+def _owned_item_dir(run_id: str, position: int) -> tuple[Run, Item, Path]:
+    """(run, item, workdir) of the current user's item that has a report, or a 404."""
+    run, item = owned_item(run_id, position)
     folder = services().runs.workdirs.locate(run_id, position, (item.result or {}).get("workdir"),
                                              holding="report.json")
     if folder is None:
-        abort(404)
+        raise NotFound("report not found")
     return run, item, folder
 
 
@@ -67,24 +62,28 @@ def report(run_id: str, position: int) -> str:
     run, item, folder = _owned_item_dir(run_id, position)
     try:
         data = json.loads((folder / "report.json").read_text())
-    except (OSError, ValueError):
-        abort(404)
-    base = f"/runs/{run_id}/items/{position}/files/"
-    html = _PLACEHOLDER.sub(lambda m: base + m.group(1), data.get("html", ""))
+    except (OSError, ValueError) as exc:
+        raise NotFound("report not found") from exc
+
+    def file_url(filename: str) -> str:
+        return url_for("reports.report_file", run_id=run.id, position=item.position,
+                       filename=filename)
+
+    html = _PLACEHOLDER.sub(lambda m: file_url(m.group(1)), data.get("html", ""))
     featured = [i for i in data.get("images", []) if i.get("role") == "featured"]
     return render_template("reports/report.html", run=run, item=item, report=data,
                            body=Markup(sanitize_html(html)),  # noqa: S704 - sanitised here
-                           featured=featured, files_base=base)
+                           featured=featured, file_url=file_url)
 
 
 @bp.get("/runs/<run_id>/items/<int:position>/files/<filename>")
 @login_required
 def report_file(run_id: str, position: int, filename: str) -> Response:
     if not _FILE_RE.match(filename):
-        abort(404)
+        raise NotFound("file not found")
     _, _, folder = _owned_item_dir(run_id, position)
     if not (folder / filename).is_file():
-        abort(404)
+        raise NotFound("file not found")
     response = send_from_directory(folder, filename, mimetype="image/png", max_age=3600)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -92,7 +91,7 @@ def report_file(run_id: str, position: int, filename: str) -> Response:
 
 @bp.post("/api/uploads/prices")
 @login_required
-def upload_prices() -> tuple[Response, int] | Response:
+def upload_prices() -> tuple[Response, int]:
     """A per-run CSV price upload -> {upload_id, tickers, rows, problems}.
 
     Form: ``file`` (CSV: Date + Close/Adj Close at least; a Ticker/Symbol column for several
@@ -100,12 +99,12 @@ def upload_prices() -> tuple[Response, int] | Response:
     """
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return error_response(400, "attach a CSV file in the 'file' field")
+        raise InvalidRequest("attach a CSV file in the 'file' field")
     data = upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
-        return error_response(413, f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+        raise PayloadTooLarge(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
     if not data.strip():
-        return error_response(400, "the file is empty")
+        raise InvalidRequest("the file is empty")
     try:
         table, notes = read_price_table(data)
         cols = find_columns(table.columns)
@@ -126,14 +125,14 @@ def upload_prices() -> tuple[Response, int] | Response:
             except ValueError as exc:
                 bad.append(str(exc))
         if bad:
-            return error_response(400, "; ".join(bad[:5]))
+            raise InvalidRequest("; ".join(bad[:5]))
         frame, problems = clean_prices(table, "the uploaded file")
     except ProviderError as exc:
-        return error_response(400, str(exc))
+        raise InvalidRequest(str(exc)) from exc
     if frame.empty:
-        return error_response(400, "the file has no usable price rows")
+        raise InvalidRequest("the file has no usable price rows")
     upload_id = uuid.uuid4().hex
-    path = upload_path(current_app.instance_path, str(current_user.get_id()), upload_id)
+    path = upload_path(current_app.instance_path, current_user_id(), upload_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return jsonify({"upload_id": upload_id, "tickers": sorted(set(tickers)),

@@ -11,13 +11,15 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask_login import login_required
 
 from automation_scripts.tickers import FORM
+from portal.access import current_user_id, owned_run
+from portal.errors import InvalidRequest, NotFound
+from portal.run_views import RunView, report_url
 from portal.services import services
-from runner.views import report_url
-from storage.base import RUN_STATES, Item, Run
+from storage.base import RUN_STATES, Run
 
 bp = Blueprint("run_pages", __name__)
 
@@ -35,18 +37,6 @@ PREVIEW_ROWS = 5
 TICKER_HEADERS = ("ticker", "tickers", "symbol", "symbols", "stock", "code")
 
 
-def _uid() -> str:
-    return str(current_user.get_id())
-
-
-def _owned_run(run_id: str) -> Run:
-    """The run when it belongs to the signed-in user; 404 otherwise (no existence leak)."""
-    run = services().store.get_run(run_id)
-    if run is None or str(run.user_id) != _uid():
-        abort(404)
-    return run
-
-
 # ---------------------------------------------------------------------------------------------
 # Pages
 
@@ -56,37 +46,22 @@ def _owned_run(run_id: str) -> Run:
 def run_page(kind: str) -> str:
     """The run-automation page of one kind; unknown kinds are a 404 page, not a 500."""
     if kind not in KINDS:
-        abort(404)
-    sites = services().store.list_sites(_uid())
+        raise NotFound(f"there is no {kind[:30]!r} automation")
+    sites = services().store.list_sites(current_user_id())
     return render_template("automation/run.html", kind=kind, meta=KINDS[kind], sites=sites,
                            kinds=KINDS)
-
-
-def run_view_model(run: Run, items: list[Item]) -> dict[str, Any]:
-    """The run as the live view holds it: the shape of GET /api/runs/<id> and the snapshot."""
-    return {
-        "run_id": run.id, "kind": run.kind, "site_id": run.site_id, "status": run.status,
-        "percent": run.percent, "counts": dict(run.counts), "total": run.total,
-        "last_seq": run.last_seq, "error": run.error,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "items": [{"key": i.key, "label": i.label, "status": i.status, "post_id": i.post_id,
-                   "post_url": i.post_url, "error": i.error, "position": i.position,
-                   "report_url": report_url(i)}
-                  for i in items],
-    }
 
 
 @bp.get("/runs/<run_id>")
 @login_required
 def run_detail(run_id: str) -> str:
-    """One run's live view; only its owner sees it."""
-    run = _owned_run(run_id)
+    """One run's live view; only its owner sees it. The page starts from the run's API answer."""
+    run = owned_run(run_id)
     store = services().store
-    items = store.list_items(run.id)
-    site = store.get_site(_uid(), run.site_id)
+    site = store.get_site(current_user_id(), run.site_id)
     return render_template("runs/detail.html", run=run, site=site,
                            meta=KINDS.get(run.kind, {"title": run.kind}),
-                           initial=run_view_model(run, items))
+                           initial=RunView.of(run, store.list_items(run.id)).api())
 
 
 @dataclass
@@ -127,7 +102,8 @@ def _filtered_runs(f: HistoryFilters) -> tuple[list[Run], bool]:
     matched: list[Run] = []
     offset, batch = 0, 200
     while len(matched) < want_to:
-        chunk = store.list_runs(_uid(), statuses=statuses, limit=batch, offset=offset)
+        chunk = store.list_runs(current_user_id(), statuses=statuses, limit=batch,
+                                offset=offset)
         matched.extend(r for r in chunk
                        if (not f.kind or r.kind == f.kind) and (not f.site or r.site_id == f.site))
         if len(chunk) < batch:
@@ -143,13 +119,14 @@ def history() -> str:
     """Runs and published posts, with filters (kind, status, site) and paging."""
     f = _history_filters()
     store = services().store
-    sites = store.list_sites(_uid())
+    sites = store.list_sites(current_user_id())
     site_ids = {s.id for s in sites}
     if f.site and f.site not in site_ids:
         f.site = ""
     runs, more_runs = _filtered_runs(f)
     posts_offset = (f.posts_page - 1) * HISTORY_PAGE_SIZE
-    posts = store.list_posts(_uid(), site_id=f.site or None, limit=HISTORY_PAGE_SIZE + 1,
+    posts = store.list_posts(current_user_id(), site_id=f.site or None,
+                             limit=HISTORY_PAGE_SIZE + 1,
                              offset=posts_offset)
     posts = [p for p in posts if not f.kind or p.kind == f.kind]
     more_posts = len(posts) > HISTORY_PAGE_SIZE
@@ -208,8 +185,8 @@ class TickerColumn:
     invalid: list[str]
 
 
-class UploadError(ValueError):
-    """The uploaded file cannot be read as a table of tickers."""
+class UploadError(InvalidRequest):
+    """The uploaded file cannot be read as a table of tickers (400)."""
 
 
 def _cell(value: Any) -> str:
@@ -294,12 +271,9 @@ def upload_tickers() -> tuple[Any, int]:
     """Parse an uploaded CSV/XLSX into tickers: ``{column, tickers, preview}``; stores nothing."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return jsonify(error="attach a file in the 'file' field"), 400
-    try:
-        found = detect_ticker_column(_read_rows(upload.filename, upload.read()))
-    except UploadError as exc:
-        return jsonify(error=str(exc)), 400
+        raise UploadError("attach a file in the 'file' field")
+    found = detect_ticker_column(_read_rows(upload.filename, upload.read()))
     if not found.tickers:
-        return jsonify(error="the ticker column holds no valid tickers"), 400
+        raise UploadError("the ticker column holds no valid tickers")
     return jsonify(column=found.column, tickers=found.tickers, preview=found.preview,
                    invalid=found.invalid), 200

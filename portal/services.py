@@ -1,11 +1,10 @@
-"""The app's long-lived services (store, run manager ...), built once per app.
+"""The app's long-lived services (store, run manager ...), built once per app by ``init_app``.
 
 The automation registry is built here: each product kind is registered only when its module
 imports, so the portal starts while a pipeline is broken or absent (config
 ``TICKZEN_AUTOMATION_MODULES``, comma-separated, narrows the product modules loaded). Tests add
-their own kinds through ``TICKZEN_EXTRA_AUTOMATIONS`` (config or environment: comma-separated
-module names, each with ``create(settings)`` returning one automation or a list); nothing
-test-only ships.
+their own kinds through ``TICKZEN_EXTRA_AUTOMATIONS`` (comma-separated module names, each with
+``create(settings)`` returning one automation or a list); nothing test-only ships.
 """
 
 from __future__ import annotations
@@ -13,22 +12,28 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from flask_socketio import SocketIO
 
+from portal.config import allow_private_urls, automation_settings, instance_host
+from runner.manager import RunManager
+from runner.publishing import PublishingService
 from storage import open_store
 from storage.base import Store
+from storage.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
 PRODUCT_AUTOMATIONS = ("automation_scripts.stock", "automation_scripts.earnings",
                        "automation_scripts.sports")
+
+Emit = Callable[[str, dict[str, Any], str], None]
 
 
 @dataclass
@@ -40,24 +45,31 @@ class Services:
     automations: dict[str, Any] = field(default_factory=dict)   # kind -> Automation
 
 
-def build_services(app: Flask) -> Services:
-    """Open the store, build publishing, automations and the run manager; recover runs."""
-    from portal.extensions import socketio
-    from runner.manager import RunManager
+def init_app(app: Flask) -> None:
+    """Build the app's services into ``app.extensions['tickzen']`` (after its Socket.IO)."""
+    app.extensions["tickzen"] = build_services(app)
 
-    store = app.config.get("TICKZEN_STORE_OBJECT") or open_store(app.config["TICKZEN_STORE"])
-    settings = dict(app.config)
-    settings["INSTANCE_PATH"] = app.instance_path
-    automations = load_automations(settings)
-    secrets = _secret_box(app)
-    publishing = app.config.get("TICKZEN_PUBLISHING_OBJECT") or _publishing(app, store, secrets)
-    instance = Path(app.instance_path)
+
+def emitter(socketio: SocketIO) -> Emit:
+    """``emit(event, payload, room)`` through this app's own Socket.IO object (never another
+    app's: each app builds its own), as the runner expects it."""
 
     def emit(event: str, payload: dict[str, Any], room: str) -> None:
         socketio.emit(event, payload, to=room)
 
+    return emit
+
+
+def build_services(app: Flask) -> Services:
+    """Open the store, build publishing, automations and the run manager; recover runs."""
+    store = app.config.get("TICKZEN_STORE_OBJECT") or open_store(app.config["TICKZEN_STORE"])
+    settings = automation_settings(app)
+    automations = load_automations(settings)
+    secrets = _secret_box(app)
+    publishing = app.config.get("TICKZEN_PUBLISHING_OBJECT") or _publishing(app, store, secrets)
+    instance = Path(app.instance_path)
     runs = RunManager(
-        store, emit, automations, publishing,
+        store, emitter(app.extensions["socketio"]), automations, publishing,
         max_runs=int(app.config.get("TICKZEN_MAX_RUNS", 8)),
         max_runs_per_user=int(app.config.get("TICKZEN_MAX_RUNS_PER_USER", 2)),
         max_items=int(app.config.get("TICKZEN_MAX_ITEMS", 500)),
@@ -77,21 +89,22 @@ def build_services(app: Flask) -> Services:
 
 
 def instance_id() -> str:
-    """This process's name as a run owner: the Azure instance (WEBSITE_INSTANCE_ID) or the host,
-    the pid, and a random part, so logs and ``runs.owner`` say which server holds a run."""
-    where = os.environ.get("WEBSITE_INSTANCE_ID") or socket.gethostname() or "host"
-    return f"{where[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    """This process's name as a run owner: the instance (App Service's or the host), the pid,
+    and a random part, so logs and ``runs.owner`` say which server holds a run."""
+    return f"{instance_host()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _names(value: Any) -> list[str]:
+    return [n.strip() for n in str(value or "").split(",") if n.strip()]
 
 
 def load_automations(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """kind -> Automation for every product module that imports, plus the configured extras."""
-    registry: dict[str, Any] = {}
-    extra = settings.get("TICKZEN_EXTRA_AUTOMATIONS") or os.environ.get(
-        "TICKZEN_EXTRA_AUTOMATIONS", "")
+    """kind -> Automation for every product module that imports, plus the configured extras,
+    each built with ``settings``."""
     product = settings.get("TICKZEN_AUTOMATION_MODULES")
-    product = PRODUCT_AUTOMATIONS if product is None else [
-        n.strip() for n in str(product).split(",") if n.strip()]
-    names = list(product) + [n.strip() for n in str(extra).split(",") if n.strip()]
+    names = (list(PRODUCT_AUTOMATIONS) if product is None else _names(product)) + _names(
+        settings.get("TICKZEN_EXTRA_AUTOMATIONS"))
+    registry: dict[str, Any] = {}
     for name in names:
         try:
             module = importlib.import_module(name)
@@ -104,23 +117,19 @@ def load_automations(settings: Mapping[str, Any]) -> dict[str, Any]:
     return registry
 
 
-def _secret_box(app: Flask) -> Any:
+def _secret_box(app: Flask) -> SecretBox:
     """The Fernet box for app passwords (development keeps a generated key under instance/)."""
-    from storage.secrets import SecretBox
-
     return SecretBox.from_environment(app.config.get("TICKZEN_SECRETS_KEY"), app.instance_path,
                                       allow_generate=app.config.get("ENV_NAME") != "production")
 
 
-def _publishing(app: Flask, store: Store, secrets: Any) -> Any:
+def _publishing(app: Flask, store: Store, secrets: SecretBox) -> PublishingService:
     """The real PublishingService (the local archive lives under instance/archive)."""
-    from runner.publishing import PublishingService
-
     archive = app.config.get("TICKZEN_ARCHIVE_DIR") or Path(app.instance_path) / "archive"
     return PublishingService(store, secrets, archive_dir=archive,
-                             allow_private_urls=bool(
-                                 app.config.get("TICKZEN_ALLOW_PRIVATE_URLS", True)))
+                             allow_private_urls=allow_private_urls(app.config))
 
 
 def services() -> Services:
+    """The current app's services."""
     return current_app.extensions["tickzen"]

@@ -13,8 +13,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    abort,
-    current_app,
+    Response,
     flash,
     redirect,
     render_template,
@@ -22,15 +21,17 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import login_required
 from markupsafe import Markup
 
 from automation_scripts.publishing import POST_STATUSES
 from automation_scripts.publishing.archive import archived_image_path, load_archived_article
 from automation_scripts.publishing.safety import sanitize_html, url_problem
-from portal.errors import error_response
+from portal.access import current_user_id, owned_site
+from portal.config import allow_private_urls
+from portal.errors import InvalidRequest, NotFound
 from portal.services import services
-from storage.base import NotFoundError, Site
+from storage.base import Site
 
 bp = Blueprint("sites", __name__)
 
@@ -42,8 +43,8 @@ GAP_MAX_MINUTES = 7 * 24 * 60
 AUTHORS_MAX = 20
 
 
-class SiteInputError(ValueError):
-    """A submitted site profile is unusable; the message says which field and why."""
+class SiteInputError(InvalidRequest):
+    """A submitted site profile is unusable (400); the message says which field and why."""
 
 
 @dataclass
@@ -216,20 +217,20 @@ def site_json(site: Site) -> dict[str, Any]:
     }
 
 
-def _allow_private() -> bool:
-    return bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS", False))
-
-
-def _own_site(site_id: str) -> Site | None:
-    return services().store.get_site(current_user.id, site_id)
-
-
 def _create(data: Any) -> Site:
     svc = services()
-    changes = parse_site(data, existing=None, allow_private=_allow_private(),
+    changes = parse_site(data, existing=None, allow_private=allow_private_urls(),
                          encrypt=svc.secrets.encrypt)
-    site = Site(id="", user_id=current_user.id, **changes)
-    return svc.store.create_site(current_user.id, site)
+    user_id = current_user_id()
+    return svc.store.create_site(user_id, Site(id="", user_id=user_id, **changes))
+
+
+def _local_site(site_id: str) -> Site:
+    """The signed-in user's local-archive site (its article pages exist only there)."""
+    site = owned_site(site_id)
+    if site.kind != "local":
+        raise NotFound("site not found")
+    return site
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,66 +239,45 @@ def _create(data: Any) -> Site:
 
 @bp.get("/api/sites")
 @login_required
-def api_list():
-    return {"sites": [site_json(s) for s in services().store.list_sites(current_user.id)]}
+def api_list() -> dict[str, Any]:
+    return {"sites": [site_json(s) for s in services().store.list_sites(current_user_id())]}
 
 
 @bp.post("/api/sites")
 @login_required
-def api_create():
-    try:
-        site = _create(request.get_json(silent=True))
-    except SiteInputError as exc:
-        return error_response(400, str(exc))
-    return site_json(site), 201
+def api_create() -> tuple[dict[str, Any], int]:
+    return site_json(_create(request.get_json(silent=True))), 201
 
 
 @bp.get("/api/sites/<site_id>")
 @login_required
-def api_get(site_id: str):
-    site = _own_site(site_id)
-    if site is None:
-        return error_response(404, "site not found")
-    return site_json(site)
+def api_get(site_id: str) -> dict[str, Any]:
+    return site_json(owned_site(site_id))
 
 
 @bp.patch("/api/sites/<site_id>")
 @login_required
-def api_update(site_id: str):
+def api_update(site_id: str) -> dict[str, Any]:
     svc = services()
-    site = _own_site(site_id)
-    if site is None:
-        return error_response(404, "site not found")
-    try:
-        changes = parse_site(request.get_json(silent=True), existing=site,
-                             allow_private=_allow_private(), encrypt=svc.secrets.encrypt)
-    except SiteInputError as exc:
-        return error_response(400, str(exc))
-    try:
-        site = svc.store.update_site(current_user.id, site_id, changes)
-    except NotFoundError:
-        return error_response(404, "site not found")
-    return site_json(site)
+    site = owned_site(site_id)
+    changes = parse_site(request.get_json(silent=True), existing=site,
+                         allow_private=allow_private_urls(), encrypt=svc.secrets.encrypt)
+    return site_json(svc.store.update_site(current_user_id(), site.id, changes))
 
 
 @bp.delete("/api/sites/<site_id>")
 @login_required
-def api_delete(site_id: str):
-    try:
-        services().store.delete_site(current_user.id, site_id)
-    except NotFoundError:
-        return error_response(404, "site not found")
+def api_delete(site_id: str) -> dict[str, Any]:
+    site = owned_site(site_id)
+    services().store.delete_site(current_user_id(), site.id)
     return {"deleted": site_id}
 
 
 @bp.post("/api/sites/<site_id>/test")
 @login_required
-def api_test(site_id: str):
+def api_test(site_id: str) -> dict[str, Any]:
     """Test the connection; 200 with ``ok`` false and a message the user can act on."""
-    site = _own_site(site_id)
-    if site is None:
-        return error_response(404, "site not found")
-    check = services().publishing.check_connection(site)
+    check = services().publishing.check_connection(owned_site(site_id))
     return {"ok": check.ok, "code": check.code, "message": check.message, "user": check.user,
             "capabilities": check.capabilities}
 
@@ -331,18 +311,16 @@ def page():
             flash(f"Site {site.name!r} added.", "success")
             return redirect(url_for("sites.page"))
     form.pop("app_password", None)      # never echo a password back into the page
-    sites = [site_json(s) for s in services().store.list_sites(current_user.id)]
+    sites = [site_json(s) for s in services().store.list_sites(current_user_id())]
     return render_template("sites/index.html", sites=sites, error=error, form=form,
                            statuses=POST_STATUSES), status
 
 
 @bp.post("/sites/<site_id>/delete")
 @login_required
-def page_delete(site_id: str):
-    try:
-        services().store.delete_site(current_user.id, site_id)
-    except NotFoundError:
-        abort(404)
+def page_delete(site_id: str) -> Response:
+    site = owned_site(site_id)
+    services().store.delete_site(current_user_id(), site.id)
     flash("Site removed.", "success")
     return redirect(url_for("sites.page"))
 
@@ -351,13 +329,11 @@ def page_delete(site_id: str):
 @login_required
 def archived_post(site_id: str, slug: str):
     """A local-archive article, shown to its owner only (404 for anybody else)."""
-    site = _own_site(site_id)
-    if site is None or site.kind != "local":
-        abort(404)
-    article = load_archived_article(services().publishing.archive_dir, current_user.id,
+    site = _local_site(site_id)
+    article = load_archived_article(services().publishing.archive_dir, current_user_id(),
                                     site_id, slug)
     if article is None:
-        abort(404)
+        raise NotFound("article not found")
     body = Markup(sanitize_html(str(article.get("html") or "")))   # noqa: S704 - sanitised
     return render_template("sites/post.html", site=site_json(site), article=article, body=body)
 
@@ -365,15 +341,12 @@ def archived_post(site_id: str, slug: str):
 @bp.get("/sites/<site_id>/posts/<slug>/images/<filename>")
 @login_required
 def archived_image(site_id: str, slug: str, filename: str):
-    site = _own_site(site_id)
-    if site is None or site.kind != "local":
-        abort(404)
-    path = archived_image_path(services().publishing.archive_dir, current_user.id, site_id,
-                               slug, filename)
+    _local_site(site_id)
+    archive_dir = services().publishing.archive_dir
+    path = archived_image_path(archive_dir, current_user_id(), site_id, slug, filename)
     if path is None:
-        abort(404)
-    article = load_archived_article(services().publishing.archive_dir, current_user.id,
-                                    site_id, slug) or {}
+        raise NotFound("image not found")
+    article = load_archived_article(archive_dir, current_user_id(), site_id, slug) or {}
     mime = next((i.get("mime") for i in article.get("images", [])
                  if i.get("filename") == filename), None) or "application/octet-stream"
     if not str(mime).startswith("image/"):

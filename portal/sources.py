@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
-from flask_login import current_user, login_required
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask_login import login_required
 
 from automation_scripts.earnings.providers import (
     PROVIDERS,
@@ -36,7 +36,9 @@ from automation_scripts.sports.feeds import (
     rank_stories,
     validate_sources,
 )
-from portal.errors import error_response
+from portal.access import current_user_id, owned_site
+from portal.config import allow_private_urls
+from portal.errors import InvalidRequest, UpstreamFailed
 from portal.services import services
 
 bp = Blueprint("sources", __name__)
@@ -57,29 +59,29 @@ def _int_arg(name: str, default: int) -> int | None:
 
 @bp.get("/api/earnings/calendar")
 @login_required
-def earnings_calendar():
+def earnings_calendar() -> Response:
     name = request.args.get("provider", "demo")
     if name not in PROVIDERS:
-        return error_response(400, f"unknown provider {name[:30]!r}; use one of "
-                                   f"{', '.join(PROVIDERS)}")
+        raise InvalidRequest(f"unknown provider {name[:30]!r}; use one of "
+                             f"{', '.join(PROVIDERS)}")
     raw_start = request.args.get("start")
     try:
         start = date.fromisoformat(raw_start) if raw_start else datetime.now(UTC).date()
-    except ValueError:
-        return error_response(400, "start must be a date (YYYY-MM-DD)")
+    except ValueError as exc:
+        raise InvalidRequest("start must be a date (YYYY-MM-DD)") from exc
     days = _int_arg("days", 7)
     if days is None or not 1 <= days <= 14:
-        return error_response(400, "days must be a whole number from 1 to 14")
+        raise InvalidRequest("days must be a whole number from 1 to 14")
     try:
         provider = get_provider(name, ProviderConfig.from_settings(current_app.config))
     except EarningsDataError as exc:
-        return error_response(400, f"the {name} provider is not available: {exc}")
+        raise InvalidRequest(f"the {name} provider is not available: {exc}") from exc
     try:
         if not raw_start and isinstance(provider, FileProvider):
             start = provider.first_day(start) or start
         by_day = week_by_day(provider, start, days)
     except EarningsDataError as exc:
-        return error_response(502, str(exc))
+        raise UpstreamFailed(str(exc)) from exc
     return jsonify({"provider": name, "demo": provider.demo, "start": start.isoformat(),
                     "days": by_day, "total": sum(len(d["entries"]) for d in by_day)})
 
@@ -89,7 +91,7 @@ def earnings_calendar():
 
 def _user_sources() -> tuple[list[FeedSource], bool]:
     """The signed-in user's feeds (custom=True) or the default list."""
-    user = services().store.get_user(current_user.id)
+    user = services().store.get_user(current_user_id())
     saved = (user.settings or {}).get(SETTINGS_KEY) if user else None
     if saved:
         try:
@@ -104,8 +106,7 @@ def _feeds_body(sources: list[FeedSource], custom: bool) -> dict[str, Any]:
 
 
 def _private_problem(url: str) -> str | None:
-    return _feed_host_problem(url, bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS",
-                                                                True)))
+    return _feed_host_problem(url, allow_private_urls())
 
 
 def _feed_host_problem(url: str, allow_private: bool) -> str | None:
@@ -116,45 +117,46 @@ def _feed_host_problem(url: str, allow_private: bool) -> str | None:
 
 @bp.get("/api/sports/feeds")
 @login_required
-def get_feeds():
+def get_feeds() -> Response:
     return jsonify(_feeds_body(*_user_sources()))
 
 
 @bp.put("/api/sports/feeds")
 @login_required
-def put_feeds():
+def put_feeds() -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or "feeds" not in body:
-        return error_response(400, "the body must be a JSON object with a feeds list")
+        raise InvalidRequest("the body must be a JSON object with a feeds list")
     try:
         sources = validate_sources(body["feeds"])
     except ValueError as exc:
-        return error_response(400, str(exc))
+        raise InvalidRequest(str(exc)) from exc
     problems = [f"{s.url[:60]}: {p}" for s in sources if (p := _private_problem(s.url))]
     if problems:
-        return error_response(400, "; ".join(problems))
+        raise InvalidRequest("; ".join(problems))
     services().store.update_user_settings(
-        current_user.id, {SETTINGS_KEY: [{"name": s.name, "url": s.url} for s in sources]})
+        current_user_id(), {SETTINGS_KEY: [{"name": s.name, "url": s.url} for s in sources]})
     return jsonify(_feeds_body(sources, True))
 
 
 @bp.delete("/api/sports/feeds")
 @login_required
-def reset_feeds():
-    services().store.update_user_settings(current_user.id, {SETTINGS_KEY: None})
+def reset_feeds() -> Response:
+    services().store.update_user_settings(current_user_id(), {SETTINGS_KEY: None})
     return jsonify(_feeds_body(default_sources(), False))
 
 
 @bp.get("/api/sports/stories")
 @login_required
-def sports_stories():
+def sports_stories() -> Response:
     limit = _int_arg("limit", 50)
     if limit is None or not 1 <= limit <= 200:
-        return error_response(400, "limit must be a whole number from 1 to 200")
+        raise InvalidRequest("limit must be a whole number from 1 to 200")
     site_id = request.args.get("site_id")
     store = services().store
-    if site_id and store.get_site(current_user.id, site_id) is None:
-        return error_response(404, "site not found")
+    user_id = current_user_id()
+    if site_id:
+        owned_site(site_id)
     sources, _ = _user_sources()
     allowed, refused = [], []
     for s in sources:                      # checked again at fetch time (DNS may change)
@@ -163,8 +165,8 @@ def sports_stories():
             refused.append(SourceResult(s.name, s.url, "error", error=problem))
         else:
             allowed.append(s)
-    cache_dir = Path(current_app.instance_path) / "feed_cache" / str(current_user.id)
-    allow = bool(current_app.config.get("TICKZEN_ALLOW_PRIVATE_URLS", True))
+    cache_dir = Path(current_app.instance_path) / "feed_cache" / user_id
+    allow = allow_private_urls()
     fetcher = FeedFetcher(FeedCache(cache_dir),
                           url_check=lambda u: _feed_host_problem(u, allow),
                           timeout=float(current_app.config.get("TICKZEN_FEED_TIMEOUT", 10)),
@@ -177,7 +179,7 @@ def sports_stories():
     for story in stories:
         row = story.to_dict()
         if site_id:
-            entry = store.get_post(current_user.id, site_id, story.id)
+            entry = store.get_post(user_id, site_id, story.id)
             row["published_on_site"] = bool(entry and entry.status == "published")
         out.append(row)
     results = {r.url: r for r in report.sources + refused}

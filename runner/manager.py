@@ -22,7 +22,7 @@ from automation_scripts.base import Automation, InvalidItems, PreparedItem
 from automation_scripts.publishing import POST_STATUSES
 from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
 from runner.progress import Emit, ProgressReporter, TimerFactory, _thread_timer
-from runner.views import remaining_count, snapshot_view
+from runner.views import remaining_count
 from runner.workdirs import Workdirs
 from runner.worker import WORKED, RunWorker, WorkerSettings
 from storage.base import (
@@ -141,15 +141,16 @@ class RunManager:
         self.get(run_id, user_id)
         return self.store.list_events(run_id, after_seq=after_seq)
 
-    def snapshot(self, user_id: str, recent: int = 10) -> list[dict[str, Any]]:
-        """The user's live runs and the ``recent`` newest ones, with their items."""
+    def snapshot(self, user_id: str, recent: int = 10) -> list[tuple[Run, list[Item]]]:
+        """The user's live runs and the ``recent`` newest ones, newest first, with their items
+        (the portal turns them into the ``automation_snapshot`` it sends on connect)."""
         runs: dict[str, Run] = {}
         for run in self.store.list_runs(user_id=user_id, statuses=LIVE_STATES, limit=200):
             runs[run.id] = run
         for run in self.store.list_runs(user_id=user_id, limit=recent):
             runs.setdefault(run.id, run)
         ordered = sorted(runs.values(), key=lambda r: r.created_at, reverse=True)
-        return [snapshot_view(r, self.store.list_items(r.id)) for r in ordered]
+        return [(r, self.store.list_items(r.id)) for r in ordered]
 
     # ------------------------------------------------------------------------------------------
     # Steering: every change is a compare-and-set; the loser of a race gets a 409.

@@ -24,19 +24,26 @@ def utcnow() -> datetime:
 
 
 class StoreError(Exception):
-    """Base of every storage error."""
+    """Base of every storage error. A subclass's ``http_status`` is the HTTP status it means
+    when it reaches a web caller (the portal's error handler reads it)."""
 
 
 class NotFoundError(StoreError):
     """The record does not exist (or belongs to another user)."""
 
+    http_status = 404
+
 
 class DuplicateError(StoreError):
     """A unique value (a user's email) is already taken."""
 
+    http_status = 409
+
 
 class ConflictError(StoreError):
     """A compare-and-set lost: the record was not in an expected state."""
+
+    http_status = 409
 
     def __init__(self, message: str, current: str | None = None) -> None:
         super().__init__(message)
@@ -45,6 +52,8 @@ class ConflictError(StoreError):
 
 class DailyLimitReached(StoreError):
     """The site already has its daily number of posts reserved or published."""
+
+    http_status = 409
 
 
 # ---------------------------------------------------------------------------------------------

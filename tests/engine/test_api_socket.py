@@ -1,5 +1,6 @@
-"""The run JSON API and the Socket.IO handlers in-process: Flask's test client and
-``socketio.test_client`` sharing its session; the real runner, the real local-archive publisher."""
+"""The run JSON API and the Socket.IO handlers in-process: Flask's test client and the app's
+own Socket.IO test client sharing its session; the real runner, the real local-archive
+publisher."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from main_portal_app import socketio
+from main_portal_app import socketio_of
 from storage.base import Site
 from tests.conftest import AuthActions
 
@@ -43,7 +44,7 @@ class Member:
         return self.client.post(path, json=body, headers=headers, **kw)
 
     def socket(self):
-        return socketio.test_client(self.app, flask_test_client=self.client)
+        return socketio_of(self.app).test_client(self.app, flask_test_client=self.client)
 
     def start(self, items, **options):
         response = self.post("/api/runs", {"kind": "test", "site_id": self.site_id,
@@ -67,7 +68,8 @@ def events(received, name):
 
 
 def test_anonymous_socket_is_refused(engine_app):
-    client = socketio.test_client(engine_app, flask_test_client=engine_app.test_client())
+    client = socketio_of(engine_app).test_client(engine_app,
+                                                 flask_test_client=engine_app.test_client())
     assert not client.is_connected()
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.run_views import run_view, snapshot_entries
 from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
-from runner.views import run_view
 from storage.base import LedgerEntry, NewItem, Run, utcnow
 from tests.engine.conftest import emitted, make_owner, progress, wait_record, wait_status
 from tests.support.test_automations import read_record
@@ -325,14 +325,14 @@ def test_snapshot_lists_live_and_recent_runs_with_items(make_manager, store, own
     manager = make_manager(autostart=False)
     runs = [manager.submit(owner.user_id, "test", owner.site_id, [f"n{i}"])[0]
             for i in range(12)]
-    snap = manager.snapshot(owner.user_id)
+    snap = snapshot_entries(manager.snapshot(owner.user_id))
     assert len(snap) == 12                 # all queued (live) runs, newest first
     assert snap[0]["run_id"] == runs[-1].id
     assert snap[0]["items"] == [{"key": "n11-test", "label": "n11", "status": "pending",
                                  "post_id": None, "post_url": None, "error": None}]
     assert set(snap[0]) >= {"run_id", "kind", "status", "percent", "counts", "items",
                             "last_seq"}
-    assert manager.snapshot(make_owner(store, "x@example.com").user_id) == []
+    assert snapshot_entries(manager.snapshot(make_owner(store, "x@example.com").user_id)) == []
 
 
 def test_workdir_is_private_per_item(make_manager, store, owner, tmp_path):
@@ -361,7 +361,7 @@ def test_pause_and_resume_leave_failed_items_failed_until_retry(make_manager, st
     assert paused.counts["failed"] == 1
     assert run_view(paused)["remaining_count"] == 2
     assert emitted(manager, "automation_paused")[-1][1]["remaining_count"] == 2
-    [snap] = manager.snapshot(owner.user_id)
+    [snap] = snapshot_entries(manager.snapshot(owner.user_id))
     assert [(i["status"], i["error"]) for i in snap["items"]] == [
         ("failed", "synthetic failure for fail-one"), ("pending", None), ("pending", None)]
 

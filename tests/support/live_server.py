@@ -316,12 +316,12 @@ def _serve() -> None:   # pragma: no cover - runs in the subprocess
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from main_portal_app import create_app, socketio
+    from main_portal_app import create_app, socketio_of
 
     app = create_app(json.loads(os.environ["TICKZEN_LIVE_CONFIG"]))
-    socketio.run(app, host=os.environ.get("HOST", "127.0.0.1"),
-                 port=int(os.environ["PORT"]), allow_unsafe_werkzeug=True,
-                 use_reloader=False, log_output=False)
+    socketio_of(app).run(app, host=os.environ.get("HOST", "127.0.0.1"),
+                         port=int(os.environ["PORT"]), allow_unsafe_werkzeug=True,
+                         use_reloader=False, log_output=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,123 @@
+"""The one view of a run. ``RunView`` holds what a client may see of a run and its items; the
+JSON API answer (``api``), the ``automation_snapshot`` entry (``snapshot``) and the run page's
+starting state are all derived from it, so the three never drift apart.
+
+Report links are built with ``url_for`` here, in the portal, where the routes are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import url_for
+
+from runner.views import remaining_count
+from storage.base import ITEM_DONE, Item, Run
+
+ReportUrl = Callable[[Item], "str | None"]
+
+# What an item of the socket snapshot carries (plus ``report_url`` where there is a report).
+SNAPSHOT_ITEM_KEYS = ("key", "label", "status", "post_id", "post_url", "error")
+
+
+def has_report(item: Item) -> bool:
+    """Whether a finished item left a report page: the runner records ``result["report"]``;
+    an item that only lists ``report.json`` among its ``files`` has one too."""
+    result = item.result or {}
+    return item.status in ITEM_DONE and bool(
+        result.get("report") or "report.json" in (result.get("files") or []))
+
+
+def report_url(item: Item) -> str | None:
+    """The portal's report page of ``item``, or None when it has no report."""
+    if not has_report(item):
+        return None
+    return url_for("reports.report", run_id=item.run_id, position=item.position)
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """What a client may see of an item (never its raw input or workdir paths)."""
+
+    position: int
+    key: str
+    label: str
+    status: str
+    post_id: Any
+    post_url: str | None
+    error: str | None
+    attempts: int
+    title: str | None
+    report_url: str | None
+
+    @classmethod
+    def of(cls, item: Item, report: ReportUrl = report_url) -> ItemView:
+        return cls(position=item.position, key=item.key, label=item.label or item.key,
+                   status=item.status, post_id=item.post_id, post_url=item.post_url,
+                   error=item.error, attempts=item.attempts,
+                   title=(item.result or {}).get("title"), report_url=report(item))
+
+    def api(self) -> dict[str, Any]:
+        return {"position": self.position, "key": self.key, "label": self.label,
+                "status": self.status, "post_id": self.post_id, "post_url": self.post_url,
+                "error": self.error, "attempts": self.attempts, "title": self.title,
+                "report_url": self.report_url}
+
+    def snapshot(self) -> dict[str, Any]:
+        entry = {key: getattr(self, key) for key in SNAPSHOT_ITEM_KEYS}
+        if self.report_url:
+            entry["report_url"] = self.report_url
+        return entry
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as its owner sees it, with its items when they were read."""
+
+    run: Run
+    items: tuple[ItemView, ...] | None = None
+
+    @classmethod
+    def of(cls, run: Run, items: Iterable[Item] | None = None,
+           report: ReportUrl = report_url) -> RunView:
+        return cls(run, None if items is None else tuple(ItemView.of(i, report) for i in items))
+
+    def api(self) -> dict[str, Any]:
+        """The run as the API answers it (``run_id`` and ``id`` are the same value); also the
+        run page's starting state."""
+        run = self.run
+        view: dict[str, Any] = {
+            "run_id": run.id, "id": run.id, "kind": run.kind, "site_id": run.site_id,
+            "status": run.status, "options": run.options, "total": run.total,
+            "counts": dict(run.counts), "percent": run.percent, "last_seq": run.last_seq,
+            "error": run.error, "remaining_count": remaining_count(run),
+            "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
+        }
+        if self.items is not None:
+            view["items"] = [i.api() for i in self.items]
+        return view
+
+    def snapshot(self) -> dict[str, Any]:
+        """One entry of ``automation_snapshot.runs`` (DESIGN.md's socket contract)."""
+        run = self.run
+        return {"run_id": run.id, "kind": run.kind, "status": run.status,
+                "percent": run.percent, "counts": dict(run.counts), "total": run.total,
+                "error": run.error, "items": [i.snapshot() for i in self.items or ()],
+                "last_seq": run.last_seq}
+
+
+def run_view(run: Run, items: Iterable[Item] | None = None) -> dict[str, Any]:
+    """The API answer for ``run`` (with ``items`` when given)."""
+    return RunView.of(run, items).api()
+
+
+def snapshot_entries(runs: Iterable[tuple[Run, list[Item]]]) -> list[dict[str, Any]]:
+    """``automation_snapshot.runs`` from the runner's (run, items) pairs."""
+    return [RunView.of(run, items).snapshot() for run, items in runs]
