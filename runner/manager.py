@@ -89,6 +89,17 @@ class RunManager:
         on any error. Returns the run and notes (e.g. duplicates removed).
         """
         options = dict(options or {})
+        unique, notes = self.prepare(user_id, kind, site_id, raw_items, options, today=today)
+        run = self.store.create_run(
+            Run(id="", user_id=user_id, kind=kind, site_id=site_id, options=options),
+            [NewItem(key=p.key, input=p.input, label=p.label) for p in unique])
+        self._schedule()
+        return self.store.get_run(run.id) or run, notes
+
+    def check(self, user_id: str, kind: Any, site_id: Any, options: Mapping[str, Any]
+              ) -> Automation:
+        """What every submission must pass before its items are looked at: a known kind, the
+        user's own site, a valid post status. Returns the kind's automation."""
         automation = self.automations.get(kind) if isinstance(kind, str) else None
         if automation is None:
             known = ", ".join(sorted(self.automations)) or "none"
@@ -96,11 +107,19 @@ class RunManager:
         if not isinstance(site_id, str) or not site_id or \
                 self.store.get_site(user_id, site_id) is None:
             raise RunNotFound("unknown site")
+        _check_status(options.get("status"))
+        return automation
+
+    def prepare(self, user_id: str, kind: str, site_id: str, raw_items: Any,
+                options: Mapping[str, Any], *, today: date | None = None
+                ) -> tuple[list[PreparedItem], list[str]]:
+        """Everything ``submit`` checks, storing nothing (campaigns check their runs with it):
+        the items prepared by the kind's automation, duplicates removed, and the notes."""
+        automation = self.check(user_id, kind, site_id, options)
         if not isinstance(raw_items, list) or not raw_items:
             raise InvalidRun("items must be a non-empty list")
         if len(raw_items) > self.max_items:
             raise InvalidRun(f"too many items: {len(raw_items)} (at most {self.max_items})")
-        _check_status(options.get("status"))
         try:
             prepared, notes = automation.prepare(raw_items, options, today or date.today())
         except InvalidItems as exc:
@@ -116,11 +135,7 @@ class RunManager:
             unique.append(item)
         if not unique:
             raise InvalidRun("no usable items")
-        run = self.store.create_run(
-            Run(id="", user_id=user_id, kind=kind, site_id=site_id, options=options),
-            [NewItem(key=p.key, input=p.input, label=p.label) for p in unique])
-        self._schedule()
-        return self.store.get_run(run.id) or run, notes
+        return unique, notes
 
     def get(self, run_id: str, user_id: str | None) -> Run:
         """The run; RunNotFound when missing or (``user_id`` given) another user's."""
@@ -256,8 +271,8 @@ class RunManager:
         process). Otherwise (several instances) nothing is interrupted: another instance may be
         working on those runs, and the heartbeat's takeover sweep continues any whose lease
         expires. Returns the ids made interrupted. With ``auto_resume`` the ones that were
-        running are resumed (a run that was being paused stays interrupted: its user asked it
-        to stop).
+        running are resumed, a campaign's always (a run that was being paused stays
+        interrupted: its user asked it to stop).
         """
         if not single_instance:
             self.takeover = True
@@ -282,13 +297,12 @@ class RunManager:
             if run.owner:
                 self.store.release_lease(run.id, run.owner)
             found.append(run.id)
-            if run.status == "running":
-                to_resume.append(run.id)
+            if run.status == "running" and (auto_resume or run.campaign_id):
+                to_resume.append(run.id)    # nobody watches a campaign's runs: they go on
             log.warning("run %s was %s in a dead process: now interrupted", run.id, run.status)
-        if auto_resume:
-            for run_id in to_resume:
-                with contextlib.suppress(TransitionNotAllowed, RunNotFound):
-                    self.resume(run_id, None)
+        for run_id in to_resume:
+            with contextlib.suppress(TransitionNotAllowed, RunNotFound):
+                self.resume(run_id, None)
         self.start()
         return found
 
@@ -335,6 +349,11 @@ class RunManager:
     def active_run_ids(self) -> list[str]:
         with self._lock:
             return list(self._workers)
+
+    def wake(self) -> None:
+        """Start queued runs now (a campaign's fire just stored one) instead of at the next
+        heartbeat."""
+        self._schedule()
 
     def _schedule(self) -> None:
         """Start queued runs, oldest first, while the global and per-user caps allow."""
