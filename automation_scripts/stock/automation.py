@@ -25,7 +25,7 @@ from automation_scripts.base import (
     PreparedItem,
     slugify,
 )
-from automation_scripts.stock import charts
+from automation_scripts.stock.charts import StockCharts
 from automation_scripts.stock.forecast import Forecast, forecast
 from automation_scripts.stock.indicators import Analysis, analyse
 from automation_scripts.stock.market_data import (
@@ -111,9 +111,12 @@ def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
 
 
 def build_report(history: PriceHistory, writer: Writer, *,
-                 step: Callable[[str, int], None] | None = None) -> StockReport:
-    """The whole pipeline after the prices are in hand (no network, no files)."""
+                 step: Callable[[str, int], None] | None = None,
+                 charts: StockCharts | None = None) -> StockReport:
+    """The whole pipeline after the prices are in hand (no network, no files). Pass the
+    same ``charts`` for every ticker: it keeps the chart figures between calls."""
     step = step or (lambda _message, _percent: None)
+    charts = charts or StockCharts()
     step("Analysing", 30)
     a = analyse(history)
     step("Forecasting", 50)
@@ -122,12 +125,12 @@ def build_report(history: PriceHistory, writer: Writer, *,
     frame, src, t = history.frame, history.source, slugify(history.ticker) or "index"
     demo = " (demo data)" if history.is_demo else ""
     images = [
-        Image(f"{t}-price.png", charts.price_chart(frame, a, fc, src),
+        Image(f"{t}-price.png", charts.price(frame, a, fc, src),
               f"{a.ticker} price with 20/50/200-day averages, Bollinger band and 90-day "
               f"forecast{demo}", "featured"),
-        Image(f"{t}-momentum.png", charts.momentum_chart(frame, a, src),
+        Image(f"{t}-momentum.png", charts.momentum(frame, a, src),
               f"{a.ticker} RSI 14 and MACD{demo}", "inline"),
-        Image(f"{t}-volume.png", charts.volume_chart(frame, a, src),
+        Image(f"{t}-volume.png", charts.volume(frame, a, src),
               f"{a.ticker} daily trading volume{demo}", "inline"),
     ]
     captions = ["Price, moving averages, Bollinger band and forecast fan",
@@ -152,6 +155,7 @@ class StockAutomation:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
         self.writer: Writer = writer_from_settings(self.settings)
+        self.charts = StockCharts()
 
     # -- submit time ---------------------------------------------------------------------------
 
@@ -223,7 +227,7 @@ class StockAutomation:
         history = self.provider(ctx).history(ticker, years=YEARS)
         if history.frame.empty:
             raise AutomationError(f"{ticker}: no prices")
-        report = build_report(history, self.writer, step=step)
+        report = build_report(history, self.writer, step=step, charts=self.charts)
         ctx.checkpoint()
         workdir = Path(ctx.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
