@@ -40,7 +40,7 @@ def create_app(config: Any = None) -> Flask:
     config_module.load(app, config)
     socketio = extensions.init_app(app)
     errors.register(app)
-    proxies = int(app.config.get("TICKZEN_PROXY_FIX") or 0)
+    proxies = int(app.config["TICKZEN_PROXY_FIX"])
     if proxies:  # behind Azure's front end: trust its X-Forwarded-For/-Proto (client IP, https)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies,  # type: ignore[method-assign]
                                 x_proto=proxies)

@@ -246,12 +246,13 @@ def _jsonable(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def writer_from_settings(settings: Mapping[str, Any]) -> Writer:
-    """The LLM writer when TICKZEN_LLM_BASE_URL and _MODEL are set, else the template one."""
+    """The LLM writer when TICKZEN_LLM_BASE_URL and _MODEL are set, else the template one
+    (a timeout the settings lack is the writer's own)."""
     template = TemplateWriter()
     base = settings.get("TICKZEN_LLM_BASE_URL")
     model = settings.get("TICKZEN_LLM_MODEL")
     if base and model:
+        timeout = settings.get("TICKZEN_LLM_TIMEOUT")
         return LLMWriter(str(base), str(model), settings.get("TICKZEN_LLM_API_KEY"),
-                         fallback=template,
-                         timeout=float(settings.get("TICKZEN_LLM_TIMEOUT", 30)))
+                         fallback=template, **({"timeout": float(timeout)} if timeout else {}))
     return template

@@ -1,8 +1,11 @@
-"""Config classes and the environment variables they read (12-factor).
+"""The environment variables the portal reads (12-factor) and the config classes.
 
-The classes hold defaults; ``load`` reads the environment when the app is built (not at import),
-so a test or a second app sees the environment as it is then. ``ENV_VARS`` is the one list of
-variables the portal reads; the README's configuration table is checked against it.
+``ENV_VARS`` is the one list of variables, each with its default (the only place a default is
+stated): ``load`` puts every default into app.config, then the environment's values (typed), so
+everything below the portal, automations included, reads settings, never ``os.environ``. It
+runs when the app is built (not at import), so a test or a second app sees the environment as
+it is then. The classes hold what differs per environment beyond those defaults (cookies,
+testing keys). The README's configuration table is checked against ``ENV_VARS``.
 """
 
 from __future__ import annotations
@@ -29,12 +32,26 @@ def _text(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class EnvVar:
-    """One environment variable: the config key it sets, how to parse it, what it is for."""
+    """One environment variable: the config key it sets, its default as the environment would
+    spell it ("" = unset), how to parse it, what it is for, and production's default when that
+    differs."""
 
     name: str
     default: str
     parse: Callable[[str], Any]
     help: str
+    production: str | None = None
+
+    def default_in(self, env_name: str) -> str:
+        if env_name == "production" and self.production is not None:
+            return self.production
+        return self.default
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the README's configuration table shows it."""
+        shown = self.default or "(unset)"
+        return shown if self.production is None else f"{shown} (production: {self.production})"
 
 
 ENV_VARS: tuple[EnvVar, ...] = (
@@ -70,8 +87,23 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "1: resume runs found `interrupted` after a restart without waiting for the user."),
     EnvVar("TICKZEN_CSV_DIR", "", _text,
            "Server-side folder of `<TICKER>.csv` price files for the `csv` data source."),
-    EnvVar("TICKZEN_ALLOW_PRIVATE_URLS", "1 (production: 0)", _bool,
-           "1: site URLs may point at private/loopback addresses."),
+    EnvVar("TICKZEN_EARNINGS_CALENDAR_FILE", "", _text,
+           "Earnings calendar JSON (a Finnhub-style export) for the `file` earnings data "
+           "source."),
+    EnvVar("TICKZEN_EARNINGS_FUNDAMENTALS_FILE", "", _text,
+           "Fundamentals JSON (quarters per ticker) for the `file` earnings data source."),
+    EnvVar("FINNHUB_API_KEY", "", _text, "API key for the `finnhub` earnings data source."),
+    EnvVar("FINNHUB_API_URL", "https://finnhub.io/api/v1", str,
+           "Base URL of the Finnhub API."),
+    EnvVar("TICKZEN_PROVIDER_TIMEOUT", "10", float,
+           "Seconds an earnings data provider (Finnhub) waits per request."),
+    EnvVar("TICKZEN_FEED_TIMEOUT", "10", float,
+           "Seconds a sports feed may take to connect and between reads (a whole fetch: "
+           "three times that)."),
+    EnvVar("TICKZEN_FEED_MAX_BYTES", "2097152", int,
+           "Largest sports feed read, in bytes (a bigger one is an error for that feed)."),
+    EnvVar("TICKZEN_ALLOW_PRIVATE_URLS", "1", _bool,
+           "1: site URLs may point at private/loopback addresses.", production="0"),
     EnvVar("TICKZEN_LLM_BASE_URL", "", _text,
            "OpenAI-compatible endpoint for the optional LLM writer."),
     EnvVar("TICKZEN_LLM_MODEL", "", _text, "Model name for the LLM writer."),
@@ -84,6 +116,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("TICKZEN_LEASE_SECONDS", "30", float,
            "How long an instance's lease on a run lasts before another instance may take "
            "it over."),
+    EnvVar("TICKZEN_AUTOMATION_MODULES", "", _text,
+           "Comma-separated product automation packages to load (unset: "
+           "`automation_scripts.stock`, `.earnings` and `.sports`)."),
     EnvVar("TICKZEN_EXTRA_AUTOMATIONS", "", _text,
            "Comma-separated extra automation modules (each with `create(settings)`)."),
     EnvVar("RATELIMIT_STORAGE_URI", "memory://", str,
@@ -91,48 +126,53 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "instances)."),
     EnvVar("LOGIN_RATE_LIMIT", "10 per minute", str,
            "Login attempts (POST /login) allowed per client address."),
-    EnvVar("TICKZEN_PROXY_FIX", "0 (production: 1)", int,
-           "How many reverse proxies to trust for X-Forwarded-For/-Proto (Azure: 1)."),
+    EnvVar("TICKZEN_PROXY_FIX", "0", int,
+           "How many reverse proxies to trust for X-Forwarded-For/-Proto (Azure: 1).",
+           production="1"),
     EnvVar("WEBSITE_INSTANCE_ID", "", _text,
            "Set by App Service: names this instance in run owners (default: the host name)."),
     EnvVar("GUNICORN_THREADS", "600", int,
            "startup.sh only: gunicorn threads, i.e. the most open WebSockets plus HTTP "
            "headroom."),
+    EnvVar("GUNICORN_BIND_HOST", "0.0.0.0", str,
+           "startup.sh only: the address gunicorn binds (with `PORT`)."),
 )
 
 # Read by the shell/launcher, not put into app.config.
 _NOT_APP_CONFIG = {"TICKZEN_ENV", "HOST", "PORT", "FIRESTORE_EMULATOR_HOST", "GUNICORN_THREADS",
-                   "TICKZEN_INSTANCE_PATH", "WEBSITE_INSTANCE_ID"}
+                   "GUNICORN_BIND_HOST", "TICKZEN_INSTANCE_PATH", "WEBSITE_INSTANCE_ID"}
+
+
+# Folders whose default lives in the instance folder ("instance/..." means the app's own).
+_IN_INSTANCE = ("TICKZEN_WORKDIR", "TICKZEN_ARCHIVE_DIR")
+
+# Config keys that code sets, never the environment: objects tests inject, and whether this
+# app starts its background threads.
+CONFIG_ONLY_KEYS = frozenset({"TICKZEN_STORE_OBJECT", "TICKZEN_PUBLISHING_OBJECT",
+                              "TICKZEN_START_RUNNER"})
+
+
+def _env_var(name: str) -> EnvVar:
+    return next(var for var in ENV_VARS if var.name == name)
+
+
+def defaults(env_name: str = "development") -> dict[str, Any]:
+    """The app.config value of every variable when the environment does not set it."""
+    return {var.name: var.parse(var.default_in(env_name)) for var in ENV_VARS
+            if var.name not in _NOT_APP_CONFIG}
+
+
+def default_value(name: str, env_name: str = "development") -> Any:
+    """One variable's default (typed), for code handed a mapping that may lack it."""
+    var = _env_var(name)
+    return var.parse(var.default_in(env_name))
 
 
 class Config:
-    """Defaults shared by every environment."""
+    """Settings shared by every environment that are not environment variables."""
 
     ENV_NAME = "development"
-    SECRET_KEY: str | None = None
-    TICKZEN_STORE = "sqlite:///instance/tickzen.db"
-    TICKZEN_SECRETS_KEY: str | None = None
-    SOCKETIO_MESSAGE_QUEUE: str | None = None
-    CORS_ALLOWED_ORIGINS: str | None = None          # None: same origin only
-    PROGRESS_MAX_PER_SECOND = 2.0
-    TICKZEN_MAX_ITEMS = 500
-    TICKZEN_MAX_RUNS = 8
-    TICKZEN_MAX_RUNS_PER_USER = 2
-    TICKZEN_AUTO_RESUME = False
-    TICKZEN_CSV_DIR: str | None = None
-    TICKZEN_ALLOW_PRIVATE_URLS = True
-    TICKZEN_LLM_BASE_URL: str | None = None
-    TICKZEN_LLM_MODEL: str | None = None
-    TICKZEN_LLM_API_KEY: str | None = None
-    TICKZEN_LLM_TIMEOUT = 30.0
-    TICKZEN_WORKDIR: str | None = None                # None: instance/runs
-    TICKZEN_ARCHIVE_DIR: str | None = None            # None: instance/archive
-    TICKZEN_LEASE_SECONDS = 30.0
-    TICKZEN_EXTRA_AUTOMATIONS: str | None = None
-    TICKZEN_PROXY_FIX = 0
     RATELIMIT_ENABLED = True                          # set explicitly: the limiter is shared
-    RATELIMIT_STORAGE_URI = "memory://"
-    LOGIN_RATE_LIMIT = "10 per minute"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
@@ -153,15 +193,12 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret-key"
     LOGIN_RATE_LIMIT = "1000 per minute"
-    TICKZEN_AUTO_RESUME = False
 
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
-    TICKZEN_ALLOW_PRIVATE_URLS = False
-    TICKZEN_PROXY_FIX = 1
 
 
 CONFIGS: dict[str, type[Config]] = {"development": DevelopmentConfig, "testing": TestingConfig,
@@ -189,20 +226,24 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
 def load(app: Flask, config: Any = None) -> None:
     """Apply a config class/object, a dict of overrides, or (None) the one $TICKZEN_ENV names.
 
-    Order: the class defaults, then the environment, then the dict overrides.
+    Order: the ENV_VARS defaults (production's where they differ), the class, the
+    environment, then the dict overrides.
     """
     overrides: dict[str, Any] = {}
     if config is None or isinstance(config, dict):
         overrides = dict(config or {})
-        name = overrides.pop("ENV_NAME", None) or os.environ.get("TICKZEN_ENV", "development")
+        env = _env_var("TICKZEN_ENV")
+        name = overrides.pop("ENV_NAME", None) or os.environ.get(env.name, env.default)
         if name not in CONFIGS:
             raise ConfigurationError(f"TICKZEN_ENV must be one of {sorted(CONFIGS)}, not {name!r}")
         config = CONFIGS[name]
+    app.config.update(defaults(getattr(config, "ENV_NAME", "development")))
     app.config.from_object(config)
     app.config.update(from_environment())
     app.config.update(overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _resolve_store_url(app)
+    _resolve_instance_folders(app)
     if not app.config.get("SECRET_KEY"):
         if app.config["ENV_NAME"] == "production":
             raise ConfigurationError("SECRET_KEY must be set in production")
@@ -219,6 +260,14 @@ def _resolve_store_url(app: Flask) -> None:
         app.config["TICKZEN_STORE"] = prefix + str(Path(app.instance_path) / rel)
 
 
+def _resolve_instance_folders(app: Flask) -> None:
+    """``instance/<folder>`` (the defaults) is the folder inside the app's instance folder."""
+    for name in _IN_INSTANCE:
+        value = app.config.get(name)
+        if isinstance(value, str) and value.startswith("instance/"):
+            app.config[name] = str(Path(app.instance_path) / value[len("instance/"):])
+
+
 def _instance_secret(app: Flask, name: str, generated: str) -> str:
     """Read a development secret kept under instance/, creating it (mode 600) the first time."""
     path = Path(app.instance_path) / name
@@ -232,10 +281,6 @@ def _instance_secret(app: Flask, name: str, generated: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # What the rest of the portal asks of the configuration and the environment.
-
-
-def _env_var(name: str) -> EnvVar:
-    return next(var for var in ENV_VARS if var.name == name)
 
 
 def instance_path_setting(config: Any, environ: Mapping[str, str] | None = None) -> str | None:
@@ -266,7 +311,8 @@ def allow_private_urls(config: Mapping[str, Any] | None = None) -> bool:
     """Whether site and feed URLs may point at private or loopback addresses: the one reading
     of TICKZEN_ALLOW_PRIVATE_URLS (default ``Config``'s: yes; production: no)."""
     config = current_app.config if config is None else config
-    return bool(config.get("TICKZEN_ALLOW_PRIVATE_URLS", Config.TICKZEN_ALLOW_PRIVATE_URLS))
+    return bool(config.get("TICKZEN_ALLOW_PRIVATE_URLS",
+                           default_value("TICKZEN_ALLOW_PRIVATE_URLS")))
 
 
 # The part of the config an automation sees: its own settings (LLM writer, data sources,

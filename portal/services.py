@@ -15,7 +15,6 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -67,16 +66,15 @@ def build_services(app: Flask) -> Services:
     automations = load_automations(settings)
     secrets = _secret_box(app)
     publishing = app.config.get("TICKZEN_PUBLISHING_OBJECT") or _publishing(app, store, secrets)
-    instance = Path(app.instance_path)
     runs = RunManager(
         store, emitter(app.extensions["socketio"]), automations, publishing,
-        max_runs=int(app.config.get("TICKZEN_MAX_RUNS", 8)),
-        max_runs_per_user=int(app.config.get("TICKZEN_MAX_RUNS_PER_USER", 2)),
-        max_items=int(app.config.get("TICKZEN_MAX_ITEMS", 500)),
-        workdir_root=app.config.get("TICKZEN_WORKDIR") or instance / "runs",
-        progress_max_per_second=float(app.config.get("PROGRESS_MAX_PER_SECOND", 2)),
-        lease_seconds=float(app.config.get("TICKZEN_LEASE_SECONDS", 30)),
-        autostart=bool(app.config.get("TICKZEN_START_RUNNER", True)),
+        max_runs=int(app.config["TICKZEN_MAX_RUNS"]),
+        max_runs_per_user=int(app.config["TICKZEN_MAX_RUNS_PER_USER"]),
+        max_items=int(app.config["TICKZEN_MAX_ITEMS"]),
+        workdir_root=app.config["TICKZEN_WORKDIR"],
+        progress_max_per_second=float(app.config["PROGRESS_MAX_PER_SECOND"]),
+        lease_seconds=float(app.config["TICKZEN_LEASE_SECONDS"]),
+        autostart=bool(app.config["TICKZEN_START_RUNNER"]),
         services={"settings": settings},
         instance_id=instance_id(),
         takeover=bool(app.config.get("SOCKETIO_MESSAGE_QUEUE")),
@@ -125,7 +123,7 @@ def _secret_box(app: Flask) -> SecretBox:
 
 def _publishing(app: Flask, store: Store, secrets: SecretBox) -> PublishingService:
     """The real PublishingService (the local archive lives under instance/archive)."""
-    archive = app.config.get("TICKZEN_ARCHIVE_DIR") or Path(app.instance_path) / "archive"
+    archive = app.config["TICKZEN_ARCHIVE_DIR"]
     return PublishingService(store, secrets, archive_dir=archive,
                              allow_private_urls=allow_private_urls(app.config))
 

@@ -26,7 +26,6 @@ from automation_scripts.earnings.providers import (
 )
 from automation_scripts.publishing.safety import url_problem
 from automation_scripts.sports.feeds import (
-    MAX_FEED_BYTES,
     FeedCache,
     FeedFetcher,
     FeedSource,
@@ -169,9 +168,8 @@ def sports_stories() -> Response:
     allow = allow_private_urls()
     fetcher = FeedFetcher(FeedCache(cache_dir),
                           url_check=lambda u: _feed_host_problem(u, allow),
-                          timeout=float(current_app.config.get("TICKZEN_FEED_TIMEOUT", 10)),
-                          max_bytes=int(current_app.config.get("TICKZEN_FEED_MAX_BYTES",
-                                                               MAX_FEED_BYTES)))
+                          timeout=current_app.config["TICKZEN_FEED_TIMEOUT"],
+                          max_bytes=current_app.config["TICKZEN_FEED_MAX_BYTES"])
     report = fetcher.fetch_all(allowed)
     now = datetime.now(UTC)
     stories = rank_stories(cluster_entries(report.entries), now)[:limit]

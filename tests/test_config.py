@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import re
 import threading
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -13,8 +16,19 @@ import requests
 import socketio
 from cryptography.fernet import Fernet
 
+from automation_scripts.earnings.providers import FinnhubProvider
+from automation_scripts.sports.feeds import FeedFetcher
+from automation_scripts.writing import LLMWriter
 from main_portal_app import create_app
-from portal.config import ENV_VARS, ConfigurationError, from_environment
+from portal.config import (
+    CONFIG_ONLY_KEYS,
+    CONFIGS,
+    ENV_VARS,
+    ConfigurationError,
+    default_value,
+    defaults,
+    from_environment,
+)
 from tests.support.procs import free_port, spawn, stop, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +156,132 @@ def test_readme_documents_every_environment_variable() -> None:
     missing = [var.name for var in ENV_VARS if f"`{var.name}`" not in readme]
     assert not missing, f"README configuration table lacks {missing}"
     assert "make run" in readme and "make test" in readme
+
+
+def test_readme_table_shows_each_default_and_purpose() -> None:
+    readme = (ROOT / "README.md").read_text()
+    stale = [var.name for var in ENV_VARS
+             if f"| `{var.name}` | {var.shown_default} | {var.help} |" not in readme]
+    assert not stale, f"README configuration rows differ from ENV_VARS for {stale}"
+
+
+# -- one list of variables, one reader of the environment ---------------------------------------
+
+APP_PACKAGES = ("portal", "runner", "automation_scripts", "storage")
+CONFIG_MODULE = ROOT / "portal" / "config.py"
+PROCESS_ENVIRONMENT = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+VARIABLE_NAME = re.compile(r"\b(?:TICKZEN|FINNHUB)_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def app_files() -> list[Path]:
+    files = [ROOT / "main_portal_app.py"]
+    for package in APP_PACKAGES:
+        files += sorted((ROOT / package).rglob("*.py"))
+    return [f for f in files if "__pycache__" not in f.parts]
+
+
+def environment_reads(path: Path) -> list[str]:
+    """Where a module touches the process environment: ``os.environ``/``os.getenv``... or
+    those names imported from ``os``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (isinstance(node, ast.Attribute) and node.attr in PROCESS_ENVIRONMENT
+                and isinstance(node.value, ast.Name) and node.value.id == "os"):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: os.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            found += [f"{path.relative_to(ROOT)}:{node.lineno}: from os import {a.name}"
+                      for a in node.names if a.name in PROCESS_ENVIRONMENT]
+    return found
+
+
+def texts_in(path: Path) -> list[str]:
+    """The strings and comments of a module: where a variable's name appears when code reads
+    it (an identifier such as a ``FINNHUB_URL`` constant is not a variable)."""
+    with tokenize.open(path) as handle:
+        return [token.string for token in tokenize.generate_tokens(handle.readline)
+                if token.type in (tokenize.STRING, tokenize.COMMENT)]
+
+
+def test_only_the_config_module_reads_the_environment() -> None:
+    assert environment_reads(CONFIG_MODULE), "the check must see config.py's own reads"
+    reads = [r for f in app_files() if f != CONFIG_MODULE for r in environment_reads(f)]
+    assert not reads, "read these through app.config / the settings mapping: " + str(reads)
+
+
+def test_every_variable_the_code_names_is_listed() -> None:
+    listed = {var.name for var in ENV_VARS}
+    named: dict[str, str] = {}
+    for path in app_files():
+        for text in texts_in(path):
+            for match in VARIABLE_NAME.finditer(text):
+                named.setdefault(match.group(0), str(path.relative_to(ROOT)))
+    missing = {name: where for name, where in named.items()
+               if name not in listed and name not in CONFIG_ONLY_KEYS}
+    assert not missing, f"add these to portal/config.py's ENV_VARS: {missing}"
+    startup = (ROOT / "startup.sh").read_text()
+    shell = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", startup))
+    assert shell and shell <= listed, f"startup.sh reads unlisted {shell - listed}"
+    assert not CONFIG_ONLY_KEYS & listed
+
+
+def test_each_variable_is_listed_once_and_its_default_parses() -> None:
+    names = [var.name for var in ENV_VARS]
+    assert len(names) == len(set(names))
+    for env_name in CONFIGS:
+        assert defaults(env_name)                         # every default parses
+    assert defaults("production")["TICKZEN_ALLOW_PRIVATE_URLS"] is False
+    assert defaults("development")["TICKZEN_ALLOW_PRIVATE_URLS"] is True
+    assert defaults("production")["TICKZEN_PROXY_FIX"] == 1
+    for cls in CONFIGS.values():                          # no class restates a default
+        restated = [n for n in vars(cls) if n in names and n not in ("SECRET_KEY",
+                                                                     "LOGIN_RATE_LIMIT")]
+        assert not restated, f"{cls.__name__} restates {restated}"
+
+
+def test_components_fall_back_on_the_listed_defaults() -> None:
+    """Built without the portal (a script, a unit test) a component keeps its own parameter
+    default; that must be the variable's listed default, not a second opinion."""
+    def param(component: object, name: str) -> object:
+        return inspect.signature(component).parameters[name].default
+
+    assert param(LLMWriter, "timeout") == default_value("TICKZEN_LLM_TIMEOUT")
+    assert param(FinnhubProvider, "timeout") == default_value("TICKZEN_PROVIDER_TIMEOUT")
+    assert param(FinnhubProvider, "base_url") == default_value("FINNHUB_API_URL")
+    assert param(FeedFetcher, "timeout") == default_value("TICKZEN_FEED_TIMEOUT")
+    assert param(FeedFetcher, "max_bytes") == default_value("TICKZEN_FEED_MAX_BYTES")
+
+
+def test_every_default_reaches_app_config_typed(monkeypatch, make_app) -> None:
+    for var in ENV_VARS:
+        monkeypatch.delenv(var.name, raising=False)
+    app = make_app()
+    instance = Path(app.instance_path)
+    expected = defaults("testing") | {"SECRET_KEY": "testing-secret-key",
+                                      "LOGIN_RATE_LIMIT": "1000 per minute",
+                                      "TICKZEN_STORE": app.config["TICKZEN_STORE"],
+                                      "TICKZEN_WORKDIR": str(instance / "runs"),
+                                      "TICKZEN_ARCHIVE_DIR": str(instance / "archive")}
+    assert {name: app.config[name] for name in expected} == expected
+    assert app.config["TICKZEN_FEED_MAX_BYTES"] == 2 * 1024 * 1024
+    assert app.config["TICKZEN_PROVIDER_TIMEOUT"] == 10.0
+
+
+def test_earnings_settings_come_from_the_environment_through_app_config(monkeypatch,
+                                                                          make_app) -> None:
+    monkeypatch.setenv("FINNHUB_API_KEY", "env-key")
+    monkeypatch.setenv("FINNHUB_API_URL", "http://finnhub.invalid/api/v1")
+    monkeypatch.setenv("TICKZEN_PROVIDER_TIMEOUT", "2.5")
+    monkeypatch.setenv("TICKZEN_EARNINGS_CALENDAR_FILE", "/data/calendar.json")
+    monkeypatch.setenv("TICKZEN_FEED_TIMEOUT", "4")
+    app = make_app()
+    assert app.config["TICKZEN_PROVIDER_TIMEOUT"] == 2.5
+    assert app.config["TICKZEN_FEED_TIMEOUT"] == 4.0
+    config = app.extensions["tickzen"].automations["earnings"].config
+    assert (config.finnhub_api_key, config.finnhub_url, config.timeout, config.calendar_file) \
+        == ("env-key", "http://finnhub.invalid/api/v1", 2.5, "/data/calendar.json")
+    monkeypatch.setenv("TICKZEN_FEED_MAX_BYTES", "lots")
+    with pytest.raises(ConfigurationError, match="TICKZEN_FEED_MAX_BYTES"):
+        from_environment()
 
 
 def test_startup_script_serves_http_and_websockets(tmp_path: Path) -> None:

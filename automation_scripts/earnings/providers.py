@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -509,25 +508,25 @@ def _nan_none(value: Any) -> float | None:
 
 @dataclass
 class ProviderConfig:
-    """What building a provider needs, taken from app settings (never from the user)."""
+    """What building a provider needs, taken from the automation's settings (never from the
+    user). ``None`` leaves the provider's own default (the app always passes its settings,
+    whose defaults ``portal/config.py`` states)."""
 
     calendar_file: str | None = None
     fundamentals_file: str | None = None
     finnhub_api_key: str | None = None
-    finnhub_url: str = FINNHUB_URL
-    timeout: float = 10.0
+    finnhub_url: str | None = None
+    timeout: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ProviderConfig:
-        def get(key: str) -> Any:
-            return settings.get(key) or os.environ.get(key)
-
-        return cls(calendar_file=get("TICKZEN_EARNINGS_CALENDAR_FILE"),
-                   fundamentals_file=get("TICKZEN_EARNINGS_FUNDAMENTALS_FILE"),
-                   finnhub_api_key=get("FINNHUB_API_KEY"),
-                   finnhub_url=get("FINNHUB_API_URL") or FINNHUB_URL,
-                   timeout=float(get("TICKZEN_PROVIDER_TIMEOUT") or 10.0))
+        timeout = settings.get("TICKZEN_PROVIDER_TIMEOUT")
+        return cls(calendar_file=settings.get("TICKZEN_EARNINGS_CALENDAR_FILE") or None,
+                   fundamentals_file=settings.get("TICKZEN_EARNINGS_FUNDAMENTALS_FILE") or None,
+                   finnhub_api_key=settings.get("FINNHUB_API_KEY") or None,
+                   finnhub_url=settings.get("FINNHUB_API_URL") or None,
+                   timeout=float(timeout) if timeout else None)
 
 
 def get_provider(name: str, config: ProviderConfig) -> EarningsProvider:
@@ -538,8 +537,9 @@ def get_provider(name: str, config: ProviderConfig) -> EarningsProvider:
     if name == "file":
         return FileProvider(config.calendar_file, config.fundamentals_file)
     if name == "finnhub":
-        return FinnhubProvider(config.finnhub_api_key, base_url=config.finnhub_url,
-                               timeout=config.timeout)
+        chosen = {"base_url": config.finnhub_url, "timeout": config.timeout}
+        return FinnhubProvider(config.finnhub_api_key,
+                               **{k: v for k, v in chosen.items() if v is not None})
     if name == "yahoo":
         return YahooProvider()
     raise ValueError(f"unknown earnings provider {str(name)[:30]!r}; use one of "
