@@ -261,5 +261,6 @@ def _today(ctx: ItemContext) -> date:
 
 
 def create(settings: Mapping[str, Any]) -> EarningsAutomation:
-    """Factory the runner calls with the app config (plus INSTANCE_PATH)."""
+    """Entry point the automation registry calls with the automation settings (the listed
+    variables an automation may see, typed, plus INSTANCE_PATH)."""
     return EarningsAutomation(settings)

@@ -201,5 +201,6 @@ def _when(value: str | None) -> str:
 
 
 def create(settings: Mapping[str, Any]) -> SportsAutomation:
-    """Factory the runner calls with the app config (plus INSTANCE_PATH)."""
+    """Entry point the automation registry calls with the automation settings (the listed
+    variables an automation may see, typed, plus INSTANCE_PATH)."""
     return SportsAutomation(settings)
