@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask_login import current_user
 
+from portal.errors import NotFound
 from portal.services import services
-from runner.errors import RunNotFound
-from storage.base import Item, NotFoundError, Run, Site
+from storage.base import Item, Run, Site
 
 
 def current_user_id() -> str:
@@ -16,7 +16,8 @@ def current_user_id() -> str:
 
 
 def owned_run(run_id: str) -> Run:
-    """The signed-in user's run; ``RunNotFound`` (404) when missing or another user's."""
+    """The signed-in user's run; the runner's ``RunNotFound`` (404) when missing or another
+    user's (the one ownership rule the API, the sockets and the pages share)."""
     return services().runs.get(run_id, current_user_id())
 
 
@@ -25,14 +26,14 @@ def owned_item(run_id: str, position: int) -> tuple[Run, Item]:
     run = owned_run(run_id)
     item = services().store.get_item(run.id, position)
     if item is None:
-        raise RunNotFound("item not found")
+        raise NotFound("item not found")
     return run, item
 
 
 def owned_site(site_id: str) -> Site:
-    """The signed-in user's site; ``NotFoundError`` (404, "site not found") otherwise."""
+    """The signed-in user's site; 404 ("site not found") when missing or another user's."""
     site = services().store.get_site(current_user_id(), site_id) \
         if isinstance(site_id, str) and site_id else None
     if site is None:
-        raise NotFoundError("site not found")
+        raise NotFound("site not found")
     return site
