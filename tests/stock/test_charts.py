@@ -2,9 +2,9 @@
 old charts (``tests/support/baseline_charts.py``), whatever ticker, thread or order drew them.
 
 "Look like" is measured on both renderings shrunk 8x (box filter, RGB, so 90 x 48 pixels for
-a 720 x 384 chart): every 8 x 8 block's mean colour per channel. Measured on GOOG, KVUE, a
-demo ticker and GOOG cut to 30..260 rows (every chart layout), the new charts differ from the
-old by at most 0.17 on average and 14 in the worst block (0..255): text is placed on whole
+a 720 x 384 chart): every 8 x 8 block's mean colour per channel. Measured on GOOG, KVUE, two
+demo tickers and GOOG cut to 30..260 rows (every chart layout), the new charts differ from the
+old by at most 0.17 on average and 15 in the worst block (0..255): text is placed on whole
 pixels now, which moves some labels by up to half a pixel. The smallest real change tried
 moves the worst block by 33 or more: one legend entry and its line missing (69), SMA 50
 drawn in SMA 200's colour (33), a different ticker in the title (46), the demo stamp (38), a
