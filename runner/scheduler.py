@@ -1,0 +1,88 @@
+"""The scheduler: one daemon thread per instance that fires due campaigns every tick.
+
+Every instance ticks; none is the leader. Which instance fires a due campaign is decided by the
+store (``CampaignService.fire`` ends in a compare-and-set), so with any number of instances
+each fire makes exactly one run. The thread holds no state the store does not: killing it (or
+the process) at any moment loses nothing, and the next tick anywhere picks up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from runner.campaigns import CampaignService, FireResult
+from storage.base import utcnow
+
+log = logging.getLogger(__name__)
+
+STALL_TICKS = 30            # a tick this many periods old means the thread is stuck
+MIN_STALL = timedelta(seconds=60)
+
+
+class Scheduler:
+    """Ticks ``campaigns.fire_due`` every ``tick_seconds`` on a daemon thread."""
+
+    def __init__(self, campaigns: CampaignService, *, tick_seconds: float = 1.0,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.campaigns = campaigns
+        self.tick_seconds = max(0.05, float(tick_seconds))
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.last_tick: datetime | None = None
+        self.ticks = 0
+
+    def tick(self, now: datetime | None = None) -> list[FireResult]:
+        """One tick: fire what is due at ``now`` (the clock's now by default)."""
+        now = now or self.clock()
+        results = self.campaigns.fire_due(now)
+        self.last_tick = now
+        self.ticks += 1
+        return results
+
+    def start(self) -> None:
+        """Start the thread (once; a stopped scheduler stays stopped)."""
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            self._thread = threading.Thread(target=self._loop, daemon=True,
+                                            name="tickzen-campaign-scheduler")
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop ticking and wait for a tick under way to finish."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and \
+            not self._stop.is_set()
+
+    def health(self) -> dict[str, Any]:
+        """``{status, last_tick}``: ``ok`` while the thread ticks, ``stalled`` when its last
+        tick is long past, ``stopped`` when it is not running (e.g. a test app)."""
+        last = self.last_tick
+        if not self.running:
+            status = "stopped"
+        elif last is not None and self.clock() - last > max(
+                MIN_STALL, timedelta(seconds=self.tick_seconds * STALL_TICKS)):
+            status = "stalled"
+        else:
+            status = "ok"
+        return {"status": status, "last_tick": last.isoformat() if last else None}
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:        # the scheduler must outlive a store hiccup
+                log.exception("campaign scheduler tick failed")
+            self._stop.wait(self.tick_seconds)
