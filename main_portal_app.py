@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import (
     auth,
     automation,
+    campaigns,
     errors,
     extensions,
     pages,
@@ -29,7 +30,8 @@ from portal.extensions import socketio_of
 __all__ = ["create_app", "socketio_of"]
 
 # Every blueprint the portal serves, registered in this order.
-BLUEPRINTS = (auth.bp, pages.bp, sites.bp, automation.bp, run_pages.bp, sources.bp, reports.bp)
+BLUEPRINTS = (auth.bp, pages.bp, sites.bp, automation.bp, run_pages.bp, sources.bp, reports.bp,
+              campaigns.bp)
 
 
 def create_app(config: Any = None) -> Flask:

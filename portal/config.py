@@ -116,6 +116,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("TICKZEN_LEASE_SECONDS", "30", float,
            "How long an instance's lease on a run lasts before another instance may take "
            "it over."),
+    EnvVar("TICKZEN_MIN_INTERVAL_SECONDS", "300", int,
+           "Shortest campaign interval (and cron spacing) allowed, in seconds."),
+    EnvVar("TICKZEN_SCHEDULER_TICK", "1", float,
+           "Seconds between the campaign scheduler's looks for due fires."),
     EnvVar("TICKZEN_AUTOMATION_MODULES", "", _text,
            "Comma-separated product automation packages to load (unset: "
            "`automation_scripts.stock`, `.earnings` and `.sports`)."),

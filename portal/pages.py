@@ -37,10 +37,16 @@ def dashboard():
 
 @bp.route("/healthz")
 def healthz():
-    """200 when the app answers and its store answers; 503 JSON otherwise (load balancers)."""
+    """200 when the app answers and its store answers; 503 JSON otherwise (load balancers).
+    ``scheduler`` says whether this instance's campaign scheduler ticks (``ok``, ``stalled``,
+    ``stopped``) and ``scheduler_last_tick`` when it last did."""
     try:
         services().store.get_user("healthz-probe")
     except Exception as exc:  # any store failure means "not healthy", reported, not raised
         log.warning("health check: store did not answer: %s", exc)
         return jsonify({"status": "unavailable", "error": "store unavailable"}), 503
-    return jsonify({"status": "ok"})
+    scheduler = services().scheduler
+    health = scheduler.health() if scheduler is not None else {"status": "stopped",
+                                                               "last_tick": None}
+    return jsonify({"status": "ok", "scheduler": health["status"],
+                    "scheduler_last_tick": health["last_tick"]})

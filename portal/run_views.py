@@ -98,6 +98,7 @@ class RunView:
             "status": run.status, "options": run.options, "total": run.total,
             "counts": dict(run.counts), "percent": run.percent, "last_seq": run.last_seq,
             "error": run.error, "remaining_count": remaining_count(run),
+            "campaign_id": run.campaign_id,
             "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
         }
         if self.items is not None:

@@ -9,6 +9,7 @@ their own kinds through ``TICKZEN_EXTRA_AUTOMATIONS`` (comma-separated module na
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import os
@@ -21,8 +22,10 @@ from flask import Flask, current_app
 from flask_socketio import SocketIO
 
 from portal.config import allow_private_urls, automation_settings, instance_host
+from runner.campaigns import CampaignService
 from runner.manager import RunManager
 from runner.publishing import PublishingService
+from runner.scheduler import Scheduler
 from storage import open_store
 from storage.base import Store
 from storage.secrets import SecretBox
@@ -42,6 +45,8 @@ class Services:
     publishing: Any = None    # runner.publishing.PublishingService
     secrets: Any = None       # storage.secrets.SecretBox (app passwords at rest)
     automations: dict[str, Any] = field(default_factory=dict)   # kind -> Automation
+    campaigns: Any = None     # runner.campaigns.CampaignService
+    scheduler: Any = None     # runner.scheduler.Scheduler (ticking while the runner runs)
 
 
 def init_app(app: Flask) -> None:
@@ -79,11 +84,17 @@ def build_services(app: Flask) -> Services:
         instance_id=instance_id(),
         takeover=bool(app.config.get("SOCKETIO_MESSAGE_QUEUE")),
     )
+    campaigns = CampaignService(
+        store, runs, publishing, settings=settings,
+        min_interval_seconds=int(app.config["TICKZEN_MIN_INTERVAL_SECONDS"]))
+    scheduler = Scheduler(campaigns, tick_seconds=float(app.config["TICKZEN_SCHEDULER_TICK"]))
     if runs.autostart:
         runs.recover(auto_resume=bool(app.config.get("TICKZEN_AUTO_RESUME")),
                      single_instance=not app.config.get("SOCKETIO_MESSAGE_QUEUE"))
+        scheduler.start()
+        atexit.register(scheduler.stop)
     return Services(store=store, runs=runs, publishing=publishing, secrets=secrets,
-                    automations=automations)
+                    automations=automations, campaigns=campaigns, scheduler=scheduler)
 
 
 def instance_id() -> str:

@@ -64,10 +64,11 @@ REFUSED = ("bad_credentials", "not_authenticated", "no_credentials", "secrets_er
 DUE_PER_TICK = 100
 
 
-def fire_key(campaign_id: str, scheduled_for: datetime) -> str:
-    """``<campaign_id>:<scheduled_for>``, the scheduled time in ISO-8601 UTC."""
+def fire_key(campaign_id: str, scheduled_for: datetime, *, manual: bool = False) -> str:
+    """``<campaign_id>:<scheduled_for>``, the scheduled time in ISO-8601 UTC; a run-now fire
+    ends in ``/now``, so it never takes the id of a scheduled fire at the same instant."""
     stamp = scheduled_for.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return f"{campaign_id}:{stamp}"
+    return f"{campaign_id}:{stamp}" + ("/now" if manual else "")
 
 
 @dataclass
@@ -241,7 +242,7 @@ class CampaignService:
             decision = self._decide(campaign, now, now, manual=True)
             if decision.run is None:
                 raise CampaignConflict(decision.reason or "no run could start")
-            fire = Fire(id=fire_key(campaign.id, now), campaign_id=campaign.id,
+            fire = Fire(id=fire_key(campaign.id, now, manual=True), campaign_id=campaign.id,
                         user_id=campaign.user_id, scheduled_for=now, outcome="started",
                         reason="run now", fired_at=now)
             result = self._write(campaign, [fire], decision.changes, decision)
@@ -293,7 +294,10 @@ class CampaignService:
             _, stored = self.store.fire_campaign(
                 campaign.id, expected_revision=campaign.revision, fires=fires,
                 changes=changes, run=run, items=decision.items if decision else ())
-        except (ConflictError, DuplicateError, NotFoundError):
+        except DuplicateError as exc:      # a fire id twice: never expected, say so loudly
+            log.error("campaign %s: %s", campaign.id, exc)
+            return FireResult(campaign_id=campaign.id, won=False)
+        except (ConflictError, NotFoundError):      # another instance (or an edit) was first
             return FireResult(campaign_id=campaign.id, won=False)
         if stored is not None:
             log.info("campaign %s fired: run %s (%d items)", campaign.id, stored.id,
@@ -343,7 +347,7 @@ class CampaignService:
         except RunNotFound:
             return _Decision("failed", "the site was deleted")
         changes = {"queue": batch.queue} if batch.queue is not None else {}
-        fire_id = fire_key(campaign.id, due_at)
+        fire_id = fire_key(campaign.id, due_at, manual=manual)
         run = Run(id="", user_id=campaign.user_id, kind=campaign.kind, site_id=campaign.site_id,
                   options=dict(campaign.options), campaign_id=campaign.id, fire_id=fire_id,
                   created_at=now, updated_at=now)

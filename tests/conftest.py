@@ -40,6 +40,9 @@ def _close_services(app: Flask) -> None:
     services = app.extensions.get("tickzen")
     if services is None:
         return
+    scheduler = getattr(services, "scheduler", None)
+    if scheduler is not None:
+        scheduler.stop()
     runs = getattr(services, "runs", None)
     for name in ("shutdown", "stop", "close"):
         method = getattr(runs, name, None)
