@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify, render_template
 from flask_login import login_required
 
 from portal.access import current_user_id
 from portal.services import services
-from storage.base import RUN_ACTIVE
+from storage.base import RUN_ACTIVE, Campaign
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 DASHBOARD_ACTIVE = (*RUN_ACTIVE, "paused", "interrupted")
 RECENT_RUNS = 10
 RECENT_POSTS = 5
+NEXT_FIRES = 5
 
 
 @bp.route("/")
@@ -30,9 +33,21 @@ def dashboard():
     active = store.list_runs(user_id, statuses=DASHBOARD_ACTIVE, limit=50)
     recent = store.list_runs(user_id, limit=RECENT_RUNS)
     site_names = {site.id: site.name for site in sites}
+    campaigns = services().campaigns.list(user_id)
     return render_template("dashboard.html", sites=sites, active_runs=active,
                            recent_runs=recent, site_names=site_names,
-                           recent_posts=store.list_posts(user_id, limit=RECENT_POSTS))
+                           recent_posts=store.list_posts(user_id, limit=RECENT_POSTS),
+                           campaign_names={c.id: c.name for c in campaigns},
+                           next_fires=_next_fires(campaigns))
+
+
+def _next_fires(campaigns: list[Campaign]) -> list[dict[str, Any]]:
+    """The soonest fires of the user's active campaigns, in each campaign's zone."""
+    soon = sorted((c for c in campaigns if c.status == "active" and c.next_fire_at),
+                  key=lambda c: c.next_fire_at)
+    return [{"id": c.id, "name": c.name, "at": c.next_fire_at.isoformat(),
+             "local": c.next_fire_at.astimezone(ZoneInfo(c.schedule.get("timezone") or "UTC"))
+             .strftime("%a %d %b, %H:%M %Z")} for c in soon[:NEXT_FIRES]]
 
 
 @bp.route("/healthz")

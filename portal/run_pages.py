@@ -69,6 +69,7 @@ class HistoryFilters:
     kind: str = ""
     status: str = ""
     site: str = ""
+    campaign: str = ""
     page: int = 1
     posts_page: int = 1
 
@@ -86,7 +87,8 @@ def _history_filters() -> HistoryFilters:
 
     return HistoryFilters(kind=kind if kind in KINDS else "",
                           status=status if status in RUN_STATES else "",
-                          site=site, page=page("page"), posts_page=page("posts_page"))
+                          site=site, campaign=args.get("campaign", "")[:100],
+                          page=page("page"), posts_page=page("posts_page"))
 
 
 def _filtered_runs(f: HistoryFilters) -> tuple[list[Run], bool]:
@@ -103,7 +105,7 @@ def _filtered_runs(f: HistoryFilters) -> tuple[list[Run], bool]:
     offset, batch = 0, 200
     while len(matched) < want_to:
         chunk = store.list_runs(current_user_id(), statuses=statuses, limit=batch,
-                                offset=offset)
+                                offset=offset, campaign_id=f.campaign or None)
         matched.extend(r for r in chunk
                        if (not f.kind or r.kind == f.kind) and (not f.site or r.site_id == f.site))
         if len(chunk) < batch:
@@ -123,6 +125,9 @@ def history() -> str:
     site_ids = {s.id for s in sites}
     if f.site and f.site not in site_ids:
         f.site = ""
+    campaigns = services().campaigns.list(current_user_id())
+    if f.campaign and f.campaign not in {c.id for c in campaigns}:
+        f.campaign = ""
     runs, more_runs = _filtered_runs(f)
     posts_offset = (f.posts_page - 1) * HISTORY_PAGE_SIZE
     posts = store.list_posts(current_user_id(), site_id=f.site or None,
@@ -134,8 +139,8 @@ def history() -> str:
     reports = _post_reports(posts)
 
     def link(**changes: Any) -> str:
-        params = {"kind": f.kind, "status": f.status, "site": f.site, "page": f.page,
-                  "posts_page": f.posts_page}
+        params = {"kind": f.kind, "status": f.status, "site": f.site,
+                  "campaign": f.campaign, "page": f.page, "posts_page": f.posts_page}
         params.update(changes)
         return url_for("run_pages.history",
                        **{k: v for k, v in params.items() if v not in ("", 1, None)})
@@ -143,7 +148,8 @@ def history() -> str:
     return render_template("history.html", runs=runs, posts=posts, sites=sites,
                            site_names={s.id: s.name for s in sites}, f=f, kinds=KINDS,
                            statuses=RUN_STATES, more_runs=more_runs, more_posts=more_posts,
-                           link=link, reports=reports)
+                           link=link, reports=reports, campaigns=campaigns,
+                           campaign_names={c.id: c.name for c in campaigns})
 
 
 def _post_reports(posts: list[Any]) -> dict[tuple[str, str], str]:

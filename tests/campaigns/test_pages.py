@@ -139,3 +139,20 @@ def test_another_users_campaign_pages_are_404(app: Flask, alice: Member, site_id
         assert post_form(bob, f"/campaigns/{campaign_id}/{action}").status_code == 404
     assert alice.client.get(f"/api/campaigns/{campaign_id}").get_json()["status"] == "active"
     assert alice.client.get(f"/api/campaigns/{campaign_id}/fires").get_json() == {"fires": []}
+
+
+def test_the_dashboard_and_history_name_the_campaign(alice: Member, site_id: str) -> None:
+    detail_url = new_campaign(alice, site_id).headers["Location"]
+    campaign_id = detail_url.rsplit("/", 1)[1]
+    run_id = post_form(alice, f"/campaigns/{campaign_id}/run").headers["Location"].rsplit(
+        "/", 1)[1]
+    other = alice.start("stock", site_id, ["AAPL"], data_source="demo")
+    dashboard = text_of(alice.client.get("/"))
+    assert 'id="next-fires"' in dashboard and "Weekday mornings" in dashboard
+    assert re.search(r"07:00 E[SD]T", dashboard)
+    assert 'campaign-name">Weekday mornings' in dashboard
+    everything = text_of(alice.client.get("/history"))
+    assert run_id in everything and other in everything and 'id="f-campaign"' in everything
+    filtered = text_of(alice.client.get(f"/history?campaign={campaign_id}"))
+    assert run_id in filtered and other not in filtered
+    assert other in text_of(alice.client.get("/history?campaign=someone-elses"))
