@@ -18,6 +18,9 @@ RUN_FIXED = frozenset({"id", "user_id", "status", "last_seq", "counts", "total",
 ITEM_FIXED = frozenset({"run_id", "position", "key", "status"})
 SITE_FIXED = frozenset({"id", "user_id", "created_at", "state"})
 CAMPAIGN_FIXED = frozenset({"id", "user_id", "created_at", "revision"})
+# What ``update_user`` may set: the profile. The password and the session version change only
+# through ``change_password`` / ``end_sessions``.
+USER_PROFILE_FIELDS = ("display_name", "timezone")
 
 
 def new_id() -> str:
@@ -138,3 +141,13 @@ def check_fires(campaign_id: str, fires: Iterable[Fire], run_fire_id: str | None
         raise ValueError("a started fire needs its run")
     if run_fire_id is not None and started != [run_fire_id]:
         raise ValueError("the run's fire_id must be the one started fire's id")
+
+
+def check_profile(changes: dict[str, Any]) -> None:
+    """``update_user`` takes profile fields only, as strings."""
+    unknown = sorted(set(changes) - set(USER_PROFILE_FIELDS))
+    if unknown:
+        raise ValueError(f"User field(s) not settable here: {', '.join(unknown)}")
+    for name, value in changes.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string")

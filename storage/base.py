@@ -84,6 +84,22 @@ class User:
     display_name: str = ""
     settings: dict[str, Any] = field(default_factory=dict)   # e.g. sports feed sources
     created_at: datetime = field(default_factory=utcnow)
+    timezone: str = ""                  # IANA zone for campaigns and shown times ("" = UTC)
+    # Grows with every password change, reset and "sign out everywhere": a session that
+    # carries an older number is no longer signed in.
+    session_version: int = 0
+
+
+@dataclass
+class ApiToken:
+    """A personal API token: only its SHA-256 is kept (``users/{uid}/tokens/{id}``)."""
+
+    id: str
+    user_id: str
+    name: str
+    token_sha256: str
+    created_at: datetime = field(default_factory=utcnow)
+    last_used_at: datetime | None = None
 
 
 @dataclass
@@ -242,6 +258,39 @@ class Store(Protocol):
 
     def update_user_settings(self, user_id: str, settings: dict[str, Any]) -> User:
         """Merge ``settings`` into the user's settings. NotFoundError if no such user."""
+
+    def update_user(self, user_id: str, changes: dict[str, Any]) -> User:
+        """Set profile fields (``display_name``, ``timezone``). NotFoundError."""
+
+    def change_password(self, user_id: str, password_hash: str,
+                        expected_hash: str | None = None) -> User:
+        """Set a new password hash and bump ``session_version`` (other sessions end), in one
+        step; with ``expected_hash``, only while the current hash is that one (ConflictError
+        otherwise: a reset link is used once). NotFoundError."""
+
+    def end_sessions(self, user_id: str) -> User:
+        """Bump ``session_version``: every session issued before ends. NotFoundError."""
+
+    def delete_user(self, user_id: str) -> None:
+        """The user and everything they own: sites and their ledgers, runs with their items
+        and events, campaigns with their fires, tokens (and any other per-user record a
+        backend keeps). NotFoundError if no such user."""
+
+    # personal API tokens -------------------------------------------------------------------
+    def create_token(self, token: ApiToken) -> ApiToken:
+        """Store a token (``id`` empty -> generated). NotFoundError if the user is missing;
+        DuplicateError if the hash is already stored."""
+
+    def list_tokens(self, user_id: str) -> list[ApiToken]:
+        """Oldest first."""
+
+    def get_token_by_hash(self, token_sha256: str) -> ApiToken | None: ...
+
+    def touch_token(self, user_id: str, token_id: str, when: datetime) -> None:
+        """Record the token's last use (nothing happens when it was revoked meanwhile)."""
+
+    def delete_token(self, user_id: str, token_id: str) -> None:
+        """Revoke. NotFoundError when it is not the user's."""
 
     # sites ---------------------------------------------------------------------------------
     def create_site(self, user_id: str, site: Site) -> Site:

@@ -34,7 +34,17 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from storage._common import aware_utc, dumps
-from storage.base import Campaign, Fire, Item, LedgerEntry, Run, Site, StoreError, User
+from storage.base import (
+    ApiToken,
+    Campaign,
+    Fire,
+    Item,
+    LedgerEntry,
+    Run,
+    Site,
+    StoreError,
+    User,
+)
 
 T = TypeVar("T")
 
@@ -47,6 +57,7 @@ _LEDGER_NAMES = {"post_id": "wordpressPostId", "published_at": "publishedDate"}
 JSON_TEXT: dict[type, tuple[str, ...]] = {Item: ("input", "result")}
 TIME_FIELDS: dict[type, tuple[str, ...]] = {
     User: ("created_at",),
+    ApiToken: ("created_at", "last_used_at"),
     Site: ("created_at", "updated_at"),
     Run: ("lease_until", "created_at", "updated_at"),
     Item: ("updated_at",),
@@ -151,6 +162,12 @@ class FirestoreConnection:
 
     def _campaign(self, campaign_id: str) -> firestore.DocumentReference:
         return self._client.collection("campaigns").document(doc_key(campaign_id))
+
+    def _token(self, user_id: str, token_id: str) -> firestore.DocumentReference:
+        return self._user(user_id).collection("tokens").document(doc_key(token_id))
+
+    def _token_index(self, token_sha256: str) -> firestore.DocumentReference:
+        return self._client.collection("api_tokens").document(doc_key(token_sha256))
 
     def _fire(self, campaign_id: str, fire_id: str) -> firestore.DocumentReference:
         return self._campaign(campaign_id).collection("fires").document(doc_key(fire_id))

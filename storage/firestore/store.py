@@ -6,8 +6,9 @@ from storage.firestore.campaigns import CampaignsMixin
 from storage.firestore.ledger import LedgerMixin
 from storage.firestore.runs import RunsMixin
 from storage.firestore.sites import SitesMixin
+from storage.firestore.tokens import TokensMixin
 from storage.firestore.users import UsersMixin
 
 
-class FirestoreStore(UsersMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin):
+class FirestoreStore(UsersMixin, TokensMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin):
     """Store on Cloud Firestore (or its emulator): what several instances share."""

@@ -1,15 +1,23 @@
-"""Firestore users: ``users/{uid}``, unique emails through ``user_emails/{email}``."""
+"""Firestore users: ``users/{uid}``, unique emails through ``user_emails/{email}``.
+
+Deleting a user removes ``users/{uid}`` with every subcollection (sites, ledgers, tokens ...)
+and every top-level document whose ``user_id`` is theirs (runs and campaigns with their
+subcollections, the email and token indexes), so a collection a later aggregate adds is
+covered without listing it here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
-from storage._common import aware_utc, jsonable, new_id
-from storage.base import DuplicateError, NotFoundError, User, utcnow
+from storage._common import USER_PROFILE_FIELDS, aware_utc, check_profile, jsonable, new_id
+from storage.base import ConflictError, DuplicateError, NotFoundError, User, utcnow
 from storage.firestore.connection import FirestoreConnection, doc_key, from_doc, to_doc
 
 
@@ -57,3 +65,47 @@ class UsersMixin(FirestoreConnection):
             return user
 
         return self._tx(f"user:{user_id}", body)
+
+    def _change_user(self, user_id: str, mutate: Callable[[User], dict[str, Any]]) -> User:
+        ref = self._user(user_id)
+
+        def body(t: firestore.Transaction) -> User:
+            snap = ref.get(transaction=t)
+            if not snap.exists:
+                raise NotFoundError(f"no user {user_id}")
+            user = from_doc(User, snap.to_dict(), id=snap.id)
+            changes = mutate(user)
+            t.update(ref, changes)
+            return User(**{**user.__dict__, **changes})
+
+        return self._tx(f"user:{user_id}", body)
+
+    def update_user(self, user_id: str, changes: dict[str, Any]) -> User:
+        check_profile(changes)
+        return self._change_user(user_id, lambda _user: {
+            name: changes[name] for name in USER_PROFILE_FIELDS if name in changes})
+
+    def change_password(self, user_id: str, password_hash: str,
+                        expected_hash: str | None = None) -> User:
+        def mutate(user: User) -> dict[str, Any]:
+            if expected_hash is not None and user.password_hash != expected_hash:
+                raise ConflictError("the password changed meanwhile")
+            return {"password_hash": password_hash,
+                    "session_version": user.session_version + 1}
+
+        return self._change_user(user_id, mutate)
+
+    def end_sessions(self, user_id: str) -> User:
+        return self._change_user(
+            user_id, lambda user: {"session_version": user.session_version + 1})
+
+    def delete_user(self, user_id: str) -> None:
+        ref = self._user(user_id)
+        if not ref.get().exists:
+            raise NotFoundError(f"no user {user_id}")
+        for collection in self._client.collections():
+            if collection.id == "users":
+                continue
+            for snap in collection.where(filter=FieldFilter("user_id", "==", user_id)).stream():
+                self._client.recursive_delete(snap.reference)
+        self._client.recursive_delete(ref)      # last: a failure part-way can be retried

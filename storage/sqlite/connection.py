@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from storage._common import dumps, from_iso, to_iso
-from storage.base import Campaign, Fire, Item, LedgerEntry, Run, Site, User
+from storage.base import ApiToken, Campaign, Fire, Item, LedgerEntry, Run, Site, User
 
 BUSY_TIMEOUT_MS = 30_000
 
 # Per record: which columns hold JSON and which hold datetimes.
 JSON_COLUMNS: dict[type, tuple[str, ...]] = {
     User: ("settings",),
+    ApiToken: (),
     Site: ("defaults", "authors", "state"),
     Run: ("options", "counts"),
     Item: ("input", "result"),
@@ -40,6 +41,7 @@ JSON_COLUMNS: dict[type, tuple[str, ...]] = {
 }
 TIME_COLUMNS: dict[type, tuple[str, ...]] = {
     User: ("created_at",),
+    ApiToken: ("created_at", "last_used_at"),
     Site: ("created_at", "updated_at"),
     Run: ("lease_until", "created_at", "updated_at"),
     Item: ("updated_at",),
