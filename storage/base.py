@@ -70,6 +70,8 @@ ITEM_TODO = ("pending", "processing", "publishing")
 LEDGER_STATES = ("reserved", "published")               # reserved = publish under way
 CAMPAIGN_STATES = ("active", "paused", "completed")
 FIRE_OUTCOMES = ("started", "skipped", "missed", "failed")
+DELIVERY_CHANNELS = ("portal", "email", "webhook")      # portal = the live Socket.IO push
+DELIVERY_STATES = ("pending", "delivered", "failed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,6 +244,128 @@ class Fire:
     fired_at: datetime = field(default_factory=utcnow)
 
 
+@dataclass
+class Notification:
+    """What the user reads on /notifications: ``users/{uid}/notifications/{id}``. Written by
+    the store with the outbox event that has a ``portal`` delivery (same id as the event)."""
+
+    id: str
+    user_id: str
+    type: str
+    title: str
+    message: str = ""
+    run_id: str | None = None
+    campaign_id: str | None = None
+    link: str = ""                      # the page it is about (a path: /runs/<id> ...)
+    read: bool = False
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Webhook:
+    """A user's endpoint for Standard Webhooks deliveries: ``users/{uid}/webhooks/{id}``.
+    ``failing`` after a delivery's last attempt failed, until one succeeds again."""
+
+    id: str
+    user_id: str
+    url: str
+    events: list[str] = field(default_factory=list)
+    secret_enc: str = ""                # the whsec_ secret, encrypted with the SecretBox
+    failing: bool = False
+    last_error: str | None = None
+    last_success_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class NewDelivery:
+    """One channel an outbox event goes to: ``portal``, ``email`` (the user's address) or
+    ``webhook`` (``target`` = the webhook id)."""
+
+    channel: str
+    target: str = ""
+
+
+@dataclass
+class OutboxEvent:
+    """An event, written in the transaction of the transition that caused it, with the
+    deliveries it needs. ``id`` empty -> generated; an id already stored is not written again
+    (nor its notification or deliveries), so a deterministic id makes an event once-only."""
+
+    id: str
+    user_id: str
+    type: str
+    title: str
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    campaign_id: str | None = None
+    link: str = ""
+    deliveries: list[NewDelivery] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Delivery:
+    """One (event, channel[, webhook]) delivery; its id is ``<event id>.<channel>[.<target>]``,
+    so an event cannot be delivered twice on one channel. A claim leases it: ``lease_owner``
+    is set and ``next_attempt_at`` moves to the lease's end, so a claimer that dies simply
+    lets it fall due again."""
+
+    id: str
+    event_id: str
+    user_id: str
+    channel: str
+    target: str = ""
+    state: str = "pending"              # pending | delivered | failed
+    attempts: int = 0                   # claims so far (a claim is an attempt)
+    next_attempt_at: datetime = field(default_factory=utcnow)
+    lease_owner: str | None = None
+    last_error: str | None = None
+    last_status: int | None = None      # the last HTTP status (webhooks) or SMTP code
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+@dataclass
+class WebhookAttempt:
+    """One row of a webhook's delivery log: ``users/{uid}/webhooks/{wid}/attempts/{id}``."""
+
+    id: str
+    webhook_id: str
+    user_id: str
+    delivery_id: str
+    event_id: str
+    type: str
+    attempt: int
+    status_code: int | None = None
+    duration_ms: int = 0
+    error: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class DeliveryOutcome:
+    """What ``Store.finish_delivery`` records for one attempt, in one transaction: the
+    delivery's new state (``pending`` = again at ``next_attempt_at``), the webhook's log row and
+    its ``failing`` flag, and events the outcome causes (the owner's "webhook failing")."""
+
+    state: str
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+    status: int | None = None
+    log: WebhookAttempt | None = None
+    webhook_failing: bool | None = None  # None: leave the flag
+    outbox: list[OutboxEvent] = field(default_factory=list)
+
+
+def delivery_id(event_id: str, channel: str, target: str = "") -> str:
+    """The one id a channel's delivery of an event can have."""
+    return f"{event_id}.{channel}.{target}" if target else f"{event_id}.{channel}"
+
+
 # ---------------------------------------------------------------------------------------------
 # The protocol.
 
@@ -328,9 +452,10 @@ class Store(Protocol):
         """Newest first. ``user_id=None`` lists every user's (recovery, leases);
         ``campaign_id`` keeps the runs that campaign's fires started."""
 
-    def transition_run(self, run_id: str, expected: Iterable[str], new_status: str,
-                       **changes: Any) -> Run:
-        """CAS on ``status``; also sets ``changes`` (other Run fields). NotFoundError,
+    def transition_run(self, run_id: str, expected: Iterable[str], new_status: str, *,
+                       outbox: Sequence[OutboxEvent] = (), **changes: Any) -> Run:
+        """CAS on ``status``; also sets ``changes`` (other Run fields) and writes ``outbox``
+        (see ``add_outbox``) in the same transaction, only when the CAS wins. NotFoundError,
         ConflictError(current=...)."""
 
     def update_run(self, run_id: str, **changes: Any) -> Run:
@@ -343,8 +468,10 @@ class Store(Protocol):
     def get_item(self, run_id: str, position: int) -> Item | None: ...
 
     def transition_item(self, run_id: str, position: int, expected: Iterable[str],
-                        new_status: str, **changes: Any) -> Item:
-        """CAS on the item's status; keeps ``run.counts`` in step in the same transaction."""
+                        new_status: str, *, outbox: Sequence[OutboxEvent] = (),
+                        **changes: Any) -> Item:
+        """CAS on the item's status; keeps ``run.counts`` in step, and writes ``outbox``, in
+        the same transaction."""
 
     def update_item(self, run_id: str, position: int, **changes: Any) -> Item:
         """Set non-status fields (result, error, post_id ...)."""
@@ -415,14 +542,65 @@ class Store(Protocol):
 
     def fire_campaign(self, campaign_id: str, *, expected_revision: int,
                       fires: Sequence[Fire], changes: dict[str, Any],
-                      run: Run | None = None, items: Sequence[NewItem] = ()
-                      ) -> tuple[Campaign, Run | None]:
-        """One atomic step of the scheduler: compare-and-set on ``revision``, record
+                      run: Run | None = None, items: Sequence[NewItem] = (),
+                      outbox: Sequence[OutboxEvent] = ()) -> tuple[Campaign, Run | None]:
+        """One atomic step of the scheduler (``outbox`` written with it): compare-and-set on
+        ``revision``, record
         ``fires``, apply ``changes`` (``next_fire_at``, ``queue``, ``status`` ...) and, when
         ``run`` is given, create it and its items with ``run.fire_id`` (a started fire's id) as
         its unique key. ConflictError when the revision moved (another instance fired first);
         DuplicateError when a fire id or the run's fire id is already recorded; NotFoundError.
         Nothing is written unless everything is."""
+
+    # notifications -------------------------------------------------------------------------
+    def list_notifications(self, user_id: str, *, unread_only: bool = False, limit: int = 50,
+                           offset: int = 0) -> list[Notification]:
+        """Newest first."""
+
+    def count_unread_notifications(self, user_id: str) -> int: ...
+
+    def mark_notifications_read(self, user_id: str, ids: Sequence[str] | None = None) -> int:
+        """Mark the user's ``ids`` (None: all) read; another user's ids are ignored. Returns
+        how many changed."""
+
+    # webhooks ------------------------------------------------------------------------------
+    def create_webhook(self, webhook: Webhook) -> Webhook:
+        """``id`` empty -> generated. NotFoundError if the user is missing."""
+
+    def get_webhook(self, user_id: str | None, webhook_id: str) -> Webhook | None:
+        """None also when it belongs to another user (``user_id=None``: any user's)."""
+
+    def list_webhooks(self, user_id: str) -> list[Webhook]:
+        """Oldest first."""
+
+    def delete_webhook(self, user_id: str, webhook_id: str) -> None:
+        """The webhook and its delivery log. NotFoundError."""
+
+    def list_webhook_attempts(self, user_id: str, webhook_id: str, limit: int = 50,
+                              offset: int = 0) -> list[WebhookAttempt]:
+        """The delivery log, newest first (empty for another user's webhook)."""
+
+    # outbox --------------------------------------------------------------------------------
+    def add_outbox(self, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+        """Write events with their deliveries (and, for a ``portal`` delivery, the
+        notification) in one transaction; an event whose id is stored already is left out.
+        Returns the events written, ids set."""
+
+    def get_outbox_event(self, event_id: str) -> OutboxEvent | None: ...
+
+    def list_deliveries(self, event_id: str) -> list[Delivery]: ...
+
+    def claim_deliveries(self, owner: str, now: datetime, lease_until: datetime,
+                         limit: int = 20) -> list[Delivery]:
+        """Lease up to ``limit`` pending deliveries due at ``now`` (oldest due first) to
+        ``owner`` until ``lease_until``; each counts one more attempt. Of racing claimers each
+        delivery goes to exactly one."""
+
+    def finish_delivery(self, delivery: Delivery, owner: str, outcome: DeliveryOutcome
+                        ) -> Delivery:
+        """Record one attempt's outcome (see DeliveryOutcome) while ``owner`` still holds the
+        lease. ConflictError when another claimer holds it or it is no longer pending;
+        NotFoundError."""
 
     # leases (several instances) ------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:

@@ -33,10 +33,12 @@ from storage.base import (
     Fire,
     NewItem,
     NotFoundError,
+    OutboxEvent,
     Run,
     utcnow,
 )
 from storage.firestore.connection import DOC_ID, FirestoreConnection, from_doc, to_doc
+from storage.firestore.notifications import read_outbox, write_outbox
 from storage.firestore.runs import RunsMixin
 
 _JSON_FIELDS = ("options", "source", "schedule", "queue")
@@ -148,8 +150,8 @@ class CampaignsMixin(RunsMixin, FirestoreConnection):
 
     def fire_campaign(self, campaign_id: str, *, expected_revision: int,
                       fires: Sequence[Fire], changes: dict[str, Any],
-                      run: Run | None = None, items: Sequence[NewItem] = ()
-                      ) -> tuple[Campaign, Run | None]:
+                      run: Run | None = None, items: Sequence[NewItem] = (),
+                      outbox: Sequence[OutboxEvent] = ()) -> tuple[Campaign, Run | None]:
         out = _campaign_changes(changes)
         check_fires(campaign_id, fires, run.fire_id if run is not None else None)
         stored_run, rows = self._new_run(run, items) if run is not None else (None, [])
@@ -167,6 +169,7 @@ class CampaignsMixin(RunsMixin, FirestoreConnection):
                     raise DuplicateError(f"fire {snap.get('id')} is already recorded")
             if stored_run is not None and self._run(stored_run.id).get(transaction=t).exists:
                 raise DuplicateError(f"run id already used: {stored_run.id}")
+            events = read_outbox(self, t, outbox)
             for fire, fire_ref in zip(fires, fire_refs, strict=True):
                 recorded = Fire(**{**fire.__dict__, "user_id": current.user_id,
                                    "scheduled_for": aware_utc(fire.scheduled_for),
@@ -179,6 +182,7 @@ class CampaignsMixin(RunsMixin, FirestoreConnection):
                 self._write_run(t, stored_run, rows)
                 changed["last_run_id"] = stored_run.id
             t.update(ref, to_doc(Campaign, changed))
+            write_outbox(self, t, events)
             return Campaign(**{**current.__dict__, **changed})
 
         return self._tx(f"campaign:{campaign_id}", body), stored_run

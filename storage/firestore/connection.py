@@ -37,13 +37,18 @@ from storage._common import aware_utc, dumps
 from storage.base import (
     ApiToken,
     Campaign,
+    Delivery,
     Fire,
     Item,
     LedgerEntry,
+    Notification,
+    OutboxEvent,
     Run,
     Site,
     StoreError,
     User,
+    Webhook,
+    WebhookAttempt,
 )
 
 T = TypeVar("T")
@@ -54,7 +59,7 @@ DOC_ID = FieldPath.document_id()
 
 # Ledger fields keep the names the old system's documents use (DESIGN.md's storage model).
 _LEDGER_NAMES = {"post_id": "wordpressPostId", "published_at": "publishedDate"}
-JSON_TEXT: dict[type, tuple[str, ...]] = {Item: ("input", "result")}
+JSON_TEXT: dict[type, tuple[str, ...]] = {Item: ("input", "result"), OutboxEvent: ("data",)}
 TIME_FIELDS: dict[type, tuple[str, ...]] = {
     User: ("created_at",),
     ApiToken: ("created_at", "last_used_at"),
@@ -64,6 +69,11 @@ TIME_FIELDS: dict[type, tuple[str, ...]] = {
     LedgerEntry: ("published_at", "created_at", "reserved_at"),
     Campaign: ("next_fire_at", "created_at", "updated_at"),
     Fire: ("scheduled_for", "fired_at"),
+    Notification: ("created_at",),
+    Webhook: ("last_success_at", "created_at", "updated_at"),
+    WebhookAttempt: ("created_at",),
+    OutboxEvent: ("created_at",),
+    Delivery: ("next_attempt_at", "created_at", "updated_at", "delivered_at"),
 }
 
 

@@ -26,8 +26,18 @@ from storage._common import (
     jsonable,
     new_id,
 )
-from storage.base import ConflictError, DuplicateError, Item, NewItem, NotFoundError, Run, utcnow
+from storage.base import (
+    ConflictError,
+    DuplicateError,
+    Item,
+    NewItem,
+    NotFoundError,
+    OutboxEvent,
+    Run,
+    utcnow,
+)
 from storage.firestore.connection import DOC_ID, FirestoreConnection, encode, from_doc, to_doc
+from storage.firestore.notifications import read_outbox, write_outbox
 
 
 class RunsMixin(FirestoreConnection):
@@ -101,7 +111,8 @@ class RunsMixin(FirestoreConnection):
         return [self._run_from(s) for s in query.limit(limit).stream()]
 
     def _change_run(self, run_id: str, changes: dict[str, Any],
-                    check: Callable[[str], None] | None = None) -> Run:
+                    check: Callable[[str], None] | None = None,
+                    outbox: Sequence[OutboxEvent] = ()) -> Run:
         if "options" in changes:
             changes["options"] = jsonable(changes["options"])
         changes["updated_at"] = aware_utc(changes.get("updated_at") or utcnow())
@@ -114,13 +125,15 @@ class RunsMixin(FirestoreConnection):
             run = self._run_from(snap)
             if check is not None:
                 check(run.status)
+            events = read_outbox(self, t, outbox)
             t.update(ref, to_doc(Run, changes))
+            write_outbox(self, t, events)
             return Run(**{**run.__dict__, **{n: encode(Run, n, v) for n, v in changes.items()}})
 
         return self._tx(f"run:{run_id}", body)
 
-    def transition_run(self, run_id: str, expected: Iterable[str], new_status: str,
-                       **changes: Any) -> Run:
+    def transition_run(self, run_id: str, expected: Iterable[str], new_status: str, *,
+                       outbox: Sequence[OutboxEvent] = (), **changes: Any) -> Run:
         check_run_status(new_status)
         check_changes(Run, changes, RUN_FIXED)
         allowed = expected_set(expected)
@@ -131,7 +144,7 @@ class RunsMixin(FirestoreConnection):
                     f"run {run_id} is {current}, not {'/'.join(sorted(allowed))}",
                     current=current)
 
-        return self._change_run(run_id, {**changes, "status": new_status}, check)
+        return self._change_run(run_id, {**changes, "status": new_status}, check, outbox)
 
     def update_run(self, run_id: str, **changes: Any) -> Run:
         check_changes(Run, changes, RUN_FIXED)
@@ -147,7 +160,8 @@ class RunsMixin(FirestoreConnection):
         return self._item_from(snap, run_id) if snap.exists else None
 
     def _change_item(self, run_id: str, position: int, changes: dict[str, Any],
-                     expected: frozenset[str] | None = None) -> Item:
+                     expected: frozenset[str] | None = None,
+                     outbox: Sequence[OutboxEvent] = ()) -> Item:
         for name in ("input", "result"):
             if name in changes:
                 changes[name] = jsonable(changes[name])
@@ -164,7 +178,9 @@ class RunsMixin(FirestoreConnection):
                 raise ConflictError(
                     f"item {position} of run {run_id} is {old}, "
                     f"not {'/'.join(sorted(expected))}", current=old)
+            events = read_outbox(self, t, outbox)
             t.update(ref, to_doc(Item, changes))
+            write_outbox(self, t, events)
             new = changes.get("status", old)
             if new != old:
                 # Increments need no read of the run, so items of one run do not contend on it.
@@ -175,11 +191,12 @@ class RunsMixin(FirestoreConnection):
         return self._tx(f"run:{run_id}", body)
 
     def transition_item(self, run_id: str, position: int, expected: Iterable[str],
-                        new_status: str, **changes: Any) -> Item:
+                        new_status: str, *, outbox: Sequence[OutboxEvent] = (),
+                        **changes: Any) -> Item:
         check_item_status(new_status)
         check_changes(Item, changes, ITEM_FIXED)
         return self._change_item(run_id, position, {**changes, "status": new_status},
-                                 expected_set(expected))
+                                 expected_set(expected), outbox)
 
     def update_item(self, run_id: str, position: int, **changes: Any) -> Item:
         check_changes(Item, changes, ITEM_FIXED)

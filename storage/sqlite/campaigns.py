@@ -25,10 +25,12 @@ from storage.base import (
     Fire,
     NewItem,
     NotFoundError,
+    OutboxEvent,
     Run,
     utcnow,
 )
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
+from storage.sqlite.notifications import write_outbox
 from storage.sqlite.runs import RunsMixin
 
 _JSON_FIELDS = ("options", "source", "schedule", "queue")
@@ -155,8 +157,8 @@ class CampaignsMixin(RunsMixin, SQLiteConnection):
 
     def fire_campaign(self, campaign_id: str, *, expected_revision: int,
                       fires: Sequence[Fire], changes: dict[str, Any],
-                      run: Run | None = None, items: Sequence[NewItem] = ()
-                      ) -> tuple[Campaign, Run | None]:
+                      run: Run | None = None, items: Sequence[NewItem] = (),
+                      outbox: Sequence[OutboxEvent] = ()) -> tuple[Campaign, Run | None]:
         out = _campaign_changes(changes)
         check_fires(campaign_id, fires, run.fire_id if run is not None else None)
         stored_run, rows = self._new_run(run, items) if run is not None else (None, [])
@@ -179,6 +181,7 @@ class CampaignsMixin(RunsMixin, SQLiteConnection):
                 out["last_run_id"] = stored_run.id
             set_columns(db, "campaigns", Campaign, {**out, "revision": row["revision"] + 1},
                         "id = ?", (campaign_id,))
+            write_outbox(db, outbox)
             campaign = decode(Campaign, db.execute("SELECT * FROM campaigns WHERE id = ?",
                                                    (campaign_id,)).fetchone())
         return campaign, stored_run

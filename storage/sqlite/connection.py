@@ -24,7 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from storage._common import dumps, from_iso, to_iso
-from storage.base import ApiToken, Campaign, Fire, Item, LedgerEntry, Run, Site, User
+from storage.base import (
+    ApiToken,
+    Campaign,
+    Delivery,
+    Fire,
+    Item,
+    LedgerEntry,
+    Notification,
+    OutboxEvent,
+    Run,
+    Site,
+    User,
+    Webhook,
+    WebhookAttempt,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -38,6 +52,11 @@ JSON_COLUMNS: dict[type, tuple[str, ...]] = {
     LedgerEntry: (),
     Campaign: ("options", "source", "schedule", "queue"),
     Fire: (),
+    Notification: (),
+    Webhook: ("events",),
+    WebhookAttempt: (),
+    OutboxEvent: ("data", "deliveries"),
+    Delivery: (),
 }
 TIME_COLUMNS: dict[type, tuple[str, ...]] = {
     User: ("created_at",),
@@ -48,6 +67,11 @@ TIME_COLUMNS: dict[type, tuple[str, ...]] = {
     LedgerEntry: ("published_at", "created_at", "reserved_at"),
     Campaign: ("next_fire_at", "created_at", "updated_at"),
     Fire: ("scheduled_for", "fired_at"),
+    Notification: ("created_at",),
+    Webhook: ("last_success_at", "created_at", "updated_at"),
+    WebhookAttempt: ("created_at",),
+    OutboxEvent: ("created_at",),
+    Delivery: ("next_attempt_at", "created_at", "updated_at", "delivered_at"),
 }
 
 

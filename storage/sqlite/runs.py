@@ -24,8 +24,18 @@ from storage._common import (
     new_id,
     to_iso,
 )
-from storage.base import ConflictError, DuplicateError, Item, NewItem, NotFoundError, Run, utcnow
+from storage.base import (
+    ConflictError,
+    DuplicateError,
+    Item,
+    NewItem,
+    NotFoundError,
+    OutboxEvent,
+    Run,
+    utcnow,
+)
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
+from storage.sqlite.notifications import write_outbox
 
 
 class RunsMixin(SQLiteConnection):
@@ -146,8 +156,8 @@ class RunsMixin(SQLiteConnection):
         sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         return [decode(Run, r) for r in self._all(sql, [*args, limit, offset])]
 
-    def transition_run(self, run_id: str, expected: Iterable[str], new_status: str,
-                       **changes: Any) -> Run:
+    def transition_run(self, run_id: str, expected: Iterable[str], new_status: str, *,
+                       outbox: Sequence[OutboxEvent] = (), **changes: Any) -> Run:
         check_run_status(new_status)
         check_changes(Run, changes, RUN_FIXED)
         allowed = expected_set(expected)
@@ -161,6 +171,7 @@ class RunsMixin(SQLiteConnection):
                     current=row["status"])
             set_columns(db, "runs", Run, self._run_changes(changes, status=new_status),
                         "id = ?", (run_id,))
+            write_outbox(db, outbox)
             return decode(Run, db.execute("SELECT * FROM runs WHERE id = ?",
                                           (run_id,)).fetchone())
 
@@ -201,7 +212,8 @@ class RunsMixin(SQLiteConnection):
         return out
 
     def transition_item(self, run_id: str, position: int, expected: Iterable[str],
-                        new_status: str, **changes: Any) -> Item:
+                        new_status: str, *, outbox: Sequence[OutboxEvent] = (),
+                        **changes: Any) -> Item:
         check_item_status(new_status)
         check_changes(Item, changes, ITEM_FIXED)
         allowed = expected_set(expected)
@@ -223,6 +235,7 @@ class RunsMixin(SQLiteConnection):
                 counts[old] = counts.get(old, 0) - 1
                 counts[new_status] = counts.get(new_status, 0) + 1
                 db.execute("UPDATE runs SET counts = ? WHERE id = ?", (dumps(counts), run_id))
+            write_outbox(db, outbox)
             return decode(Item, db.execute(f"SELECT * FROM items WHERE {where}",
                                            args).fetchone())
 
