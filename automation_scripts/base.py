@@ -23,10 +23,25 @@ class Image:
     mime: str = "image/png"
 
 
+@dataclass(frozen=True)
+class FaqEntry:
+    """One question of an article's FAQ section, answered from the article's own figures
+    (plain text: the publisher turns it into FAQPage structured data)."""
+
+    question: str
+    answer: str
+
+
 @dataclass
 class Article:
     """What an automation produces. ``html`` may hold ``{{image:<filename>}}`` placeholders
-    that the publisher replaces with the uploaded image's URL."""
+    that the publisher replaces with the uploaded image's URL.
+
+    ``excerpt`` is the meta description (at most 160 characters; WordPress's excerpt).
+    ``about`` names what the article is about for structured data and internal links
+    (``{"ticker": ..., "name": ...}``); ``writer``/``writer_note`` say who wrote the text
+    (``template`` or ``llm:<model>``) and why when the LLM's text was refused.
+    """
 
     slug: str
     title: str
@@ -35,6 +50,11 @@ class Article:
     images: list[Image] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    focus_keyword: str = ""
+    faq: list[FaqEntry] = field(default_factory=list)
+    about: dict[str, str] = field(default_factory=dict)
+    writer: str = "template"
+    writer_note: str = ""
 
 
 class AutomationError(Exception):
@@ -75,6 +95,42 @@ class PreparedItem:
     label: str
 
 
+@dataclass(frozen=True)
+class LinkTarget:
+    """An earlier, published post of the same site that an article may link to."""
+
+    url: str
+    title: str
+    slug: str
+    ticker: str = ""                 # what it is about, when known (from its slug or record)
+    name: str = ""                   # the company's name, when known
+    kind: str = ""                   # stock | earnings | sports, when known
+    categories: tuple[str, ...] = ()
+    published: str = ""              # ISO date, for "newest first"
+
+
+@dataclass(frozen=True)
+class InternalLinks:
+    """A site's ``internal_links`` option: a "Related analysis" block of at most ``max`` links
+    (and inline links), restricted to the article's own category when ``same_category``."""
+
+    enabled: bool = False
+    max: int = 5
+    same_category: bool = False
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """What an automation may know of the site it writes for; plain data, so it pickles into
+    a generation process. ``links`` are the candidates the runner found (published posts of
+    this site only, never the item's own slug), empty when internal links are off."""
+
+    id: str = ""
+    name: str = ""
+    internal_links: InternalLinks = field(default_factory=InternalLinks)
+    links: tuple[LinkTarget, ...] = ()
+
+
 @dataclass
 class ItemContext:
     """Handed to ``Automation.process`` for one item.
@@ -93,6 +149,12 @@ class ItemContext:
     progress: Callable[..., None]
     checkpoint: Callable[[], None]
     services: Mapping[str, Any] = field(default_factory=dict)   # providers, writer, clock
+    site: SiteContext = field(default_factory=SiteContext)
+
+    @property
+    def site_id(self) -> str:
+        """The site the article is written for (seeds its wording)."""
+        return self.site.id
 
 
 class Automation(Protocol):
@@ -101,6 +163,9 @@ class Automation(Protocol):
     label_field: str | None = None
     # A file the item leaves in its workdir that the portal shows as its report, if any.
     report_file: str | None = None
+    # process() is CPU-bound (charts under the GIL): the runner may call it in a worker
+    # process, on an automation rebuilt there by its module's create(settings).
+    cpu_bound: bool = False
 
     def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: date
                 ) -> tuple[list[PreparedItem], list[str]]:

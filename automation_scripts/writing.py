@@ -6,20 +6,24 @@ article.html.j2``); ``facts`` is a plain dict. Templates run in a plain ``jinja2
 with autoescape on (these are not Flask templates), and the result is sanitised again with
 nh3, so a hostile ticker or feed text can never become markup.
 
-Varied phrasing: templates call ``variant("section", n)``, which picks one of ``n`` phrasings
-from a stable hash of the article's seed (its ticker) and the section name. The same ticker
-always reads the same; fifty tickers in one run do not read alike.
+Varied phrasing: templates get ``v`` (automation_scripts/variants.py): ``v.pick``, ``v.order``
+and ``v(section, n)`` choose words, sections and their order from a stable hash of the
+article's seed, which the automations make of the item and the site. The same item on the same
+site always reads the same; on another site, or another item, it reads differently.
+
+The LLM writer's numbers are checked (automation_scripts/fact_check.py): an answer quoting a
+figure that is not in the facts is refused, asked for once more naming the wrong figures, and
+then the template writer writes the article; ``ArticleText.writer_note`` says why.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import unescape
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,12 +32,19 @@ import jinja2
 import nh3
 import requests
 
+from automation_scripts.fact_check import FactIndex, unsupported_figures
 from automation_scripts.publishing import safety
+from automation_scripts.variants import choices_of, variant_index
+
+__all__ = ["ArticleText", "LLMWriter", "TemplateWriter", "Writer", "clean_html", "feed_text",
+           "fmt_big_money", "fmt_money", "fmt_num", "fmt_pct", "meta_description",
+           "plain_text", "template_env", "text_only", "variant_index", "writer_from_settings"]
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "article_templates"
 _TAG_RE = re.compile(r"<[^>]+>")
+META_DESCRIPTION_MAX = 160
 
 
 @dataclass
@@ -42,8 +53,9 @@ class ArticleText:
 
     title: str
     html: str
-    excerpt: str
+    excerpt: str                    # the meta description: at most 160 characters
     writer: str = "template"        # "template" | "llm:<model>"
+    writer_note: str = ""           # why the template wrote it when an LLM was asked
 
 
 class Writer(Protocol):
@@ -81,10 +93,14 @@ def text_only(html: str) -> str:
     return re.sub(r"[<>]", "", plain_text(html))
 
 
-def variant_index(seed: str, section: str, count: int) -> int:
-    """Which of ``count`` phrasings ``seed`` uses in ``section`` (stable across processes)."""
-    digest = hashlib.sha256(f"{seed}|{section}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % max(1, count)
+def meta_description(text: str, limit: int = META_DESCRIPTION_MAX) -> str:
+    """``text`` as a meta description: plain, at most ``limit`` characters, cut at a word
+    with an ellipsis when it is longer."""
+    text = " ".join(text_only(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-–—")
+    return cut + "…"
 
 
 def _missing(value: Any) -> bool:
@@ -138,7 +154,8 @@ def template_env(directory: Path = TEMPLATE_DIR, *, trim_blocks: bool = False
 
 
 class TemplateWriter:
-    """Renders ``<kind>/title.txt.j2`` and ``<kind>/article.html.j2`` with the facts."""
+    """Renders ``<kind>/title.txt.j2``, ``article.html.j2`` and ``excerpt.txt.j2`` with the
+    facts (``f``) and the article's choices of words (``v``)."""
 
     name = "template"
 
@@ -146,30 +163,39 @@ class TemplateWriter:
         self.env = template_env(directory)
 
     def write(self, kind: str, facts: Mapping[str, Any]) -> ArticleText:
-        seed = str(facts.get("seed") or facts.get("ticker") or facts.get("title") or kind)
-
-        def variant(section: str, count: int) -> int:
-            return variant_index(seed, section, count)
-
-        context = {"f": facts, "variant": variant}
+        v = choices_of(dict(facts), kind)
+        context = {"f": facts, "v": v, "variant": v}
         title = self.env.get_template(f"{kind}/title.txt.j2").render(context)
         title = text_only(title)
         html = self.env.get_template(f"{kind}/article.html.j2").render(context)
         html = re.sub(r"\n\s*\n+", "\n", clean_html(html)).strip()
-        excerpt = text_only(self.env.get_template(f"{kind}/excerpt.txt.j2").render(context))
-        return ArticleText(title=title, html=html, excerpt=excerpt[:300], writer=self.name)
+        excerpt = self.env.get_template(f"{kind}/excerpt.txt.j2").render(context)
+        return ArticleText(title=title, html=html, excerpt=meta_description(excerpt),
+                           writer=self.name)
 
 
 # ---------------------------------------------------------------------------------------------
 # LLM writer.
 
 
-class LLMWriter:
-    """Asks an OpenAI-compatible chat endpoint for the narrative; any failure -> template.
+class LLMRefused(ValueError):
+    """The completion quoted figures that are not in the facts."""
 
-    The LLM writes the prose sections only; the key-figures table, the charts, the data source
-    and the disclaimer always come from the template (``<kind>/frame.html.j2``), so a model can
-    neither drop the disclaimer nor invent the numbers in the table. The answer is sanitised
+    def __init__(self, wrong: list[str]) -> None:
+        super().__init__("figures not in the facts: " + ", ".join(wrong[:8]))
+        self.wrong = wrong
+
+
+class LLMWriter:
+    """Asks an OpenAI-compatible chat endpoint for the narrative; checks its numbers; any
+    failure -> the template writer, with ``writer_note`` saying why.
+
+    The LLM writes the prose sections only; the key-figures table, the FAQ, the charts, the
+    data source and the disclaimer always come from the template (``<kind>/frame.html.j2``),
+    so a model can neither drop the disclaimer nor invent the numbers in the table. Every
+    number in its title, summary and body must be a figure of the facts at the precision shown
+    (fact_check.py); otherwise it is asked once more, naming the wrong figures, and a second
+    refusal falls back. A timeout, a 429 or a 5xx falls back at once. The answer is sanitised
     like everything else.
     """
 
@@ -184,21 +210,32 @@ class LLMWriter:
         self.session = session or requests.Session()
         self.name = f"llm:{model}"
 
-    def _ask(self, kind: str, facts: Mapping[str, Any]) -> dict[str, str]:
+    def _messages(self, kind: str, facts: Mapping[str, Any], wrong: list[str]
+                  ) -> list[dict[str, str]]:
+        prompt = (
+            "Write a short, factual, neutral financial article from these facts. Answer with "
+            "a JSON object only: {\"title\": str, \"summary\": str, \"body_html\": str} where "
+            "body_html uses only <h2>, <p>, <ul>, <li>, <strong>, <em>. Do not give investment "
+            "advice. Use only the numbers given, rounded as they are shown; write no other "
+            "number or date.\nKind: " + kind + "\nFacts:\n"
+            + json.dumps(_jsonable(facts), default=str)[:12000])
+        messages = [{"role": "system", "content": "You are a careful markets writer."},
+                    {"role": "user", "content": prompt}]
+        if wrong:
+            messages.append({"role": "user", "content": (
+                "Your previous answer was refused: these figures are not in the facts: "
+                + ", ".join(wrong[:20]) + ". Write it again using only figures from the facts.")})
+        return messages
+
+    def _ask(self, kind: str, facts: Mapping[str, Any], wrong: list[str] | None = None
+             ) -> dict[str, str]:
         url = self.base_url + ("/chat/completions" if self.base_url.endswith("/v1")
                                else "/v1/chat/completions")
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        prompt = (
-            "Write a short, factual, neutral financial article from these facts. Answer with "
-            "a JSON object only: {\"title\": str, \"summary\": str, \"body_html\": str} where "
-            "body_html uses only <h2>, <p>, <ul>, <li>, <strong>, <em>. Do not give investment "
-            "advice; use only the numbers given.\nKind: " + kind + "\nFacts:\n"
-            + json.dumps(_jsonable(facts), default=str)[:12000])
         body = {"model": self.model, "temperature": 0.4,
-                "messages": [{"role": "system", "content": "You are a careful markets writer."},
-                             {"role": "user", "content": prompt}]}
+                "messages": self._messages(kind, facts, wrong or [])}
         resp = self.session.post(url, json=body, headers=headers, timeout=self.timeout)
         resp.raise_for_status()
         content = resp.json()["choices"][0]["message"]["content"]
@@ -215,23 +252,51 @@ class LLMWriter:
             raise ValueError("the completion's body is too short to publish")
         return out
 
+    def _checked(self, kind: str, facts: Mapping[str, Any]) -> dict[str, str]:
+        """An answer whose every figure is in the facts (one more try after a refusal)."""
+        index = FactIndex.of(_jsonable(facts))
+        wrong: list[str] = []
+        for _ in range(2):
+            answer = self._ask(kind, facts, wrong)
+            prose = " ".join([text_only(answer["title"]), text_only(answer["summary"]),
+                              plain_text(answer["body_html"])])
+            wrong = unsupported_figures(prose, facts, index)
+            if not wrong:
+                return answer
+            log.info("LLM writer (%s): refused figures not in the facts: %s", self.model,
+                     ", ".join(wrong[:8]))
+        raise LLMRefused(wrong)
+
     def write(self, kind: str, facts: Mapping[str, Any]) -> ArticleText:
         try:
-            answer = self._ask(kind, facts)
-            env = self.fallback.env if isinstance(self.fallback, TemplateWriter) \
-                else template_env()
-            html = env.get_template(f"{kind}/frame.html.j2").render(
-                f=facts, summary=answer["summary"],
-                body=_Markup(clean_html(answer["body_html"])),
-                variant=lambda section, count: variant_index(
-                    str(facts.get("ticker", "")), section, count))
-            return ArticleText(title=text_only(answer["title"])[:200],
-                               html=clean_html(html),
-                               excerpt=text_only(answer["summary"])[:300], writer=self.name)
+            answer = self._checked(kind, facts)
         except Exception as exc:  # noqa: BLE001 - any failure falls back, and says why
             log.warning("LLM writer (%s at %s) failed, using the template writer: %s: %s",
                         self.model, self.base_url, type(exc).__name__, str(exc)[:200])
-            return self.fallback.write(kind, facts)
+            text = self.fallback.write(kind, facts)
+            return replace(text, writer_note=_refusal_note(self.name, exc))
+        env = self.fallback.env if isinstance(self.fallback, TemplateWriter) else template_env()
+        v = choices_of(dict(facts), kind)
+        html = env.get_template(f"{kind}/frame.html.j2").render(
+            f=facts, v=v, variant=v, summary=answer["summary"],
+            body=_Markup(clean_html(answer["body_html"])))
+        return ArticleText(title=text_only(answer["title"])[:200],
+                           html=re.sub(r"\n\s*\n+", "\n", clean_html(html)).strip(),
+                           excerpt=meta_description(answer["summary"]), writer=self.name)
+
+
+def _refusal_note(name: str, exc: Exception) -> str:
+    """Why the template wrote an article the LLM was asked for, in a line a user reads."""
+    if isinstance(exc, LLMRefused):
+        return (f"{name} quoted figures that are not in the data twice "
+                f"({', '.join(exc.wrong[:5])}); written by the template writer")
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"{name} answered HTTP {exc.response.status_code}; written by the template writer"
+    if isinstance(exc, requests.Timeout):
+        return f"{name} did not answer in time; written by the template writer"
+    if isinstance(exc, requests.RequestException):
+        return f"{name} could not be reached; written by the template writer"
+    return f"{name} gave no usable answer ({str(exc)[:120]}); written by the template writer"
 
 
 def _Markup(html: str) -> Any:       # noqa: N802 - reads like the jinja2 type it builds

@@ -19,12 +19,16 @@ from typing import Any
 from automation_scripts.base import (
     Article,
     AutomationError,
+    FaqEntry,
     Image,
     InvalidItems,
     ItemContext,
     PreparedItem,
+    SiteContext,
     slugify,
 )
+from automation_scripts.faq import STOCK_QUESTIONS, build_faq, faq_dicts
+from automation_scripts.internal_links import add_internal_links
 from automation_scripts.stock.charts import StockCharts
 from automation_scripts.stock.forecast import Forecast, forecast
 from automation_scripts.stock.indicators import Analysis, analyse
@@ -37,15 +41,46 @@ from automation_scripts.stock.market_data import (
     provider_for,
 )
 from automation_scripts.tickers import STOCK
+from automation_scripts.variants import Variants, variant_seed
 from automation_scripts.writing import ArticleText, Writer, writer_from_settings
 
 DEFAULT_SOURCE = "demo"
 YEARS = 10
 UPLOAD_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+CATEGORY = "Stock Analysis"
+MODES = ("create", "update")
+# The method's own constants: prose may quote them (the "14-day RSI"), so they are facts.
+METHOD = {"rsi_days": 14, "averages": [20, 50, 200], "macd": [12, 26, 9], "atr_days": 14,
+          "adx_days": 14, "horizons": [30, 90], "intervals": [80, 95], "range_weeks": 52,
+          "range_days": 90}
 SOURCE_LABELS = {"demo": f"{DEMO_LABEL} (synthetic prices, not market data)",
                  "yahoo": "Yahoo Finance daily prices (adjusted)",
                  "yahoo (recorded)": "Yahoo Finance daily prices (adjusted, recorded)",
                  "csv": "uploaded CSV price file"}
+
+
+def item_slug(ticker: str, options: Mapping[str, Any], today: date) -> str:
+    """The post's slug, its idempotency key: dated (one post a day), or without the date in
+    update mode (one post per ticker and site, updated by every run)."""
+    if options.get("mode") == "update":
+        return slugify(f"{ticker} stock analysis")
+    return slugify(f"{ticker} stock analysis {today.isoformat()}")
+
+
+def finish_article(slug: str, text: ArticleText, *, site: SiteContext, about: dict[str, str],
+                   kind: str, categories: list[str], tags: list[str], images: list[Image],
+                   focus_keyword: str, faq: list[dict[str, str]], seed: str) -> Article:
+    """The Article of any kind: the written text with the site's internal links, and the
+    search fields (meta description = excerpt, focus keyword, FAQ for structured data)."""
+    html, _links = add_internal_links(text.html, site, Variants(seed),
+                                      ticker=about.get("ticker", ""),
+                                      name=about.get("name", ""), kind=kind,
+                                      categories=categories, own_slug=slug)
+    return Article(slug=slug, title=text.title, html=html, excerpt=text.excerpt,
+                   images=images, categories=categories, tags=tags,
+                   focus_keyword=focus_keyword,
+                   faq=[FaqEntry(q["question"], q["answer"]) for q in faq],
+                   about=about, writer=text.writer, writer_note=text.writer_note)
 
 
 def upload_path(instance_path: str | Path, user_id: str, upload_id: str) -> Path:
@@ -68,7 +103,9 @@ class StockReport:
         """The page-ready summary kept beside the charts as ``report.json``."""
         f = self.facts
         return {"ticker": f["ticker"], "title": self.text.title, "html": self.text.html,
-                "excerpt": self.text.excerpt, "writer": self.text.writer, "as_of": f["as_of"],
+                "excerpt": self.text.excerpt, "writer": self.text.writer,
+                "writer_note": self.text.writer_note, "faq": f.get("faq", []),
+                "as_of": f["as_of"],
                 "data_source": self.history.source, "source_label": f["source_label"],
                 "is_demo": f["is_demo"], "stance": f["stance"], "last_close": f["last_close"],
                 "forecast": f["forecast"], "returns": f["returns"], "risk": f["risk"],
@@ -80,8 +117,10 @@ class StockReport:
 
 
 def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
-                images: list[dict[str, str]]) -> dict[str, Any]:
-    """Plain data for the writer: numbers rounded where the text shows them."""
+                images: list[dict[str, str]], seed: str | None = None) -> dict[str, Any]:
+    """Plain data for the writer: numbers rounded where the text shows them. ``seed`` picks
+    the words (the ticker and the site: ``variant_seed``); the FAQ is answered from these
+    same figures."""
     ind_keys = ("rsi", "macd", "macd_signal", "sma20", "sma50", "sma200", "ema12", "ema26",
                 "atr", "adx", "stoch_k", "stoch_d", "bb_upper", "bb_lower", "obv")
     bull = sum(s.view == "bullish" for s in a.signals)
@@ -91,8 +130,12 @@ def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
     headline = (strongest.text[:1].upper() + strongest.text[1:]) if strongest else \
         "Too little history for firm signals"
     years = max(1, round(a.rows / 252))
-    return {
-        "ticker": a.ticker, "seed": a.ticker, "as_of": a.as_of, "rows": a.rows, "years": years,
+    recent = history.frame.tail(METHOD["range_days"])
+    range90 = {"low": float(recent["Low"].min()), "high": float(recent["High"].max())} \
+        if len(recent) >= METHOD["range_days"] else None
+    facts = {
+        "ticker": a.ticker, "seed": seed or a.ticker, "as_of": a.as_of, "rows": a.rows,
+        "years": years, "method": METHOD, "range90": range90,
         "source": history.source, "is_demo": history.is_demo,
         "source_label": SOURCE_LABELS.get(history.source, history.source),
         "last_close": a.last_close, "change_1d": a.change_1d,
@@ -108,13 +151,16 @@ def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
         "omitted": list(a.omitted), "problems": list(history.problems),
         "images": images,
     }
+    facts["faq"] = faq_dicts(build_faq(facts, Variants(facts["seed"]), STOCK_QUESTIONS))
+    return facts
 
 
 def build_report(history: PriceHistory, writer: Writer, *,
                  step: Callable[[str, int], None] | None = None,
-                 charts: StockCharts | None = None) -> StockReport:
+                 charts: StockCharts | None = None, site_id: str = "") -> StockReport:
     """The whole pipeline after the prices are in hand (no network, no files). Pass the
-    same ``charts`` for every ticker: it keeps the chart figures between calls."""
+    same ``charts`` for every ticker: it keeps the chart figures between calls. ``site_id``
+    seeds the words, so the same ticker reads differently on every site."""
     step = step or (lambda _message, _percent: None)
     charts = charts or StockCharts()
     step("Analysing", 30)
@@ -140,7 +186,7 @@ def build_report(history: PriceHistory, writer: Writer, *,
              "caption": c + demo, "section": s} for i, c, s in zip(images, captions, sections,
                                                                    strict=True)]
     step("Writing the article", 85)
-    facts = build_facts(history, a, fc, meta)
+    facts = build_facts(history, a, fc, meta, seed=variant_seed(a.ticker, site_id))
     text = writer.write("stock", facts)
     return StockReport(history, a, fc, facts, text, images)
 
@@ -151,6 +197,7 @@ class StockAutomation:
     kind = "stock"
     label_field = "ticker"
     report_file = "report.json"
+    cpu_bound = True                # three charts a ticker: made in the generation processes
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
@@ -192,7 +239,7 @@ class StockAutomation:
                 notes.append(f"duplicate ticker {raw!s} removed (same as {seen[ticker]!s})")
                 continue
             seen[ticker] = raw
-            key = slugify(f"{ticker} stock analysis {today.isoformat()}")
+            key = item_slug(ticker, options, today)
             items.append(PreparedItem(key=key, input=ticker, label=ticker))
         if errors:
             raise InvalidItems(errors)
@@ -227,7 +274,8 @@ class StockAutomation:
         history = self.provider(ctx).history(ticker, years=YEARS)
         if history.frame.empty:
             raise AutomationError(f"{ticker}: no prices")
-        report = build_report(history, self.writer, step=step, charts=self.charts)
+        report = build_report(history, self.writer, step=step, charts=self.charts,
+                              site_id=ctx.site_id)
         ctx.checkpoint()
         workdir = Path(ctx.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -237,9 +285,10 @@ class StockAutomation:
                                                         default=str))
         ctx.progress("processing", f"Article ready: {ticker}", percent=100, data=data)
         tags = [ticker, "stock analysis"] + (["demo data"] if history.is_demo else [])
-        return Article(slug=item.key, title=report.text.title, html=report.text.html,
-                       excerpt=report.text.excerpt, images=report.images,
-                       categories=["Stock Analysis"], tags=tags)
+        return finish_article(item.key, report.text, site=ctx.site, about={"ticker": ticker},
+                              kind=self.kind, categories=[CATEGORY], tags=tags,
+                              images=report.images, focus_keyword=f"{ticker} stock analysis",
+                              faq=report.facts["faq"], seed=report.facts["seed"])
 
 
 def create(settings: Mapping[str, Any]) -> StockAutomation:
