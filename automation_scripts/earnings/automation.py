@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
@@ -18,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from automation_scripts.articles import finish_article
 from automation_scripts.base import (
     Article,
     AutomationError,
@@ -25,6 +27,7 @@ from automation_scripts.base import (
     InvalidItems,
     ItemContext,
     PreparedItem,
+    SiteContext,
     slugify,
 )
 from automation_scripts.earnings.providers import (
@@ -35,7 +38,9 @@ from automation_scripts.earnings.providers import (
     ProviderConfig,
     get_provider,
 )
+from automation_scripts.faq import EARNINGS_QUESTIONS, build_faq, faq_dicts
 from automation_scripts.tickers import EARNINGS
+from automation_scripts.variants import Variants, variant_seed
 from automation_scripts.writing import (
     Writer,
     clean_html,
@@ -131,7 +136,9 @@ class EarningsAutomation:
                 errors.append(f"item {n} ({ticker}): {exc}")
                 continue
             article_type = "preview" if report_date >= today.isoformat() else "recap"
-            key = slugify(f"{ticker} earnings {article_type} {report_date}")
+            # Update mode: one post per ticker and site, the preview becoming the recap.
+            key = slugify(f"{ticker} earnings") if options.get("mode") == "update" else \
+                slugify(f"{ticker} earnings {article_type} {report_date}")
             if key in seen:
                 notes.append(f"{ticker} {article_type} for {report_date} was listed twice; "
                              "kept once")
@@ -184,26 +191,33 @@ class EarningsAutomation:
         ctx.checkpoint()
         ctx.progress("processing", f"{ticker}: writing the {article_type}", percent=75,
                      data={"ticker": ticker})
-        article = self.render(item.key, f, article_type, report_date, data.get("hour"), chart)
+        article = self.render(item.key, f, article_type, report_date, data.get("hour"), chart,
+                              site=ctx.site)
         ctx.checkpoint()
         return article
 
     def render(self, slug: str, f: Fundamentals, article_type: str, report_date: str,
-               hour: str | None, chart: bytes) -> Article:
+               hour: str | None, chart: bytes, site: SiteContext | None = None) -> Article:
         """Write the article through the shared Writer (templates, or the LLM with the
-        template as fallback); every number in ``facts`` comes from ``f``."""
-        facts = earnings_facts(f, article_type, report_date, hour)
+        template as fallback); every number in ``facts`` comes from ``f``. The words are
+        seeded by the report and the site."""
+        site = site or SiteContext()
+        facts = earnings_facts(f, article_type, report_date, hour, site_id=site.id)
         text = self.writer.write(f"earnings/{article_type}", facts)
+        text = replace(text, html=clean_html(text.html))
         demo = " (demo data)" if f.demo else ""
         image = Image(filename=f"{slug}-eps.png", data=chart, role="featured",
                       alt=f"{f.ticker} EPS actual vs estimate by quarter{demo}")
-        return Article(slug=slug, title=text.title, html=clean_html(text.html),
-                       excerpt=text.excerpt, images=[image], categories=["Earnings"],
-                       tags=[f.ticker, "earnings", article_type] + (["demo"] if f.demo else []))
+        return finish_article(
+            slug, text, site=site, about={"ticker": f.ticker, "name": f.name or ""},
+            kind=self.kind, categories=["Earnings"],
+            tags=[f.ticker, "earnings", article_type] + (["demo"] if f.demo else []),
+            images=[image], focus_keyword=f"{f.ticker} earnings {article_type}",
+            faq=facts["faq"], seed=facts["seed"])
 
 
 def earnings_facts(f: Fundamentals, article_type: str, report_date: str,
-                   hour: str | None) -> dict[str, Any]:
+                   hour: str | None, site_id: str = "") -> dict[str, Any]:
     """Plain, JSON-able facts for the writer: figures pre-formatted as the article shows them,
     so a template and an LLM both quote exactly the same numbers."""
     latest = f.quarters[-1]
@@ -226,8 +240,9 @@ def earnings_facts(f: Fundamentals, article_type: str, report_date: str,
                 "revenue": fmt_big_money(q.revenue),
                 "revenue_estimate": fmt_big_money(q.revenue_estimate)}
 
-    return {
-        "seed": f"{f.ticker}-{report_date}", "ticker": f.ticker, "name": f.name,
+    facts: dict[str, Any] = {
+        "seed": variant_seed(f"{f.ticker}-{report_date}", site_id), "ticker": f.ticker,
+        "name": f.name,
         "demo": f.demo, "source": f.source, "article_type": article_type,
         "report_date": report_date,
         "report_date_long": date.fromisoformat(report_date).strftime("%A, %B %-d, %Y"),
@@ -245,6 +260,8 @@ def earnings_facts(f: Fundamentals, article_type: str, report_date: str,
         "operating_margin": margin(f.operating_margin),
         "net_margin": margin(f.net_margin),
     }
+    facts["faq"] = faq_dicts(build_faq(facts, Variants(facts["seed"]), EARNINGS_QUESTIONS))
+    return facts
 
 
 def _hour(raw: Any) -> str | None:

@@ -21,9 +21,17 @@ from urllib.parse import urlsplit
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from automation_scripts.articles import finish_article
 from automation_scripts.base import Article, Image, InvalidItems, ItemContext, PreparedItem
 from automation_scripts.sports.feeds import GENERIC_CATEGORIES, story_key
-from automation_scripts.writing import clean_html, feed_text, template_env
+from automation_scripts.variants import Variants, variant_seed
+from automation_scripts.writing import (
+    ArticleText,
+    clean_html,
+    feed_text,
+    meta_description,
+    template_env,
+)
 
 MAX_STORIES = 100
 MAX_ENTRIES = 20
@@ -154,19 +162,23 @@ class SportsAutomation:
         rows = [{"source": e["source"], "title": e["title"], "link": e["link"],
                  "author": e.get("author", ""), "when": _when(e.get("published")),
                  "fragment": quote_fragment(e.get("summary", ""))} for e in entries]
+        seed = variant_seed(item.key, ctx.site_id)
         html = clean_html(self.env.get_template("sports/roundup.html.j2").render(
-            lead=lead, entries=rows, categories=[category] + tags, source_names=source_names))
+            lead=lead, entries=rows, categories=[category] + tags, source_names=source_names,
+            v=Variants(seed)))
         ctx.checkpoint()
         ctx.progress("processing", "Drawing the headline card", percent=60,
                      data={"item": item.key})
         card = headline_card(story["title"], names, category)
         ctx.checkpoint()
-        excerpt = f"{story['title']} - a roundup of reporting by {source_names}."[:300]
-        return Article(slug=item.key, title=story["title"], html=html, excerpt=excerpt,
-                       images=[Image(filename=f"{item.key[:60]}-card.png", data=card,
-                                     alt=f"Headline card: {story['title']}"[:200],
-                                     role="featured")],
-                       categories=[category], tags=tags + ["roundup"])
+        excerpt = meta_description(f"{story['title']} - a roundup of reporting by "
+                                   f"{source_names}.")
+        image = Image(filename=f"{item.key[:60]}-card.png", data=card,
+                      alt=f"Headline card: {story['title']}"[:200], role="featured")
+        return finish_article(item.key, ArticleText(story["title"], html, excerpt),
+                              site=ctx.site, about={}, kind=self.kind,
+                              categories=[category], tags=tags + ["roundup"], images=[image],
+                              focus_keyword=category.lower() + " news", faq=[], seed=seed)
 
 
 def headline_card(title: str, sources: list[str], category: str) -> bytes:

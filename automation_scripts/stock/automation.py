@@ -16,19 +16,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from automation_scripts.articles import finish_article
 from automation_scripts.base import (
     Article,
     AutomationError,
-    FaqEntry,
     Image,
     InvalidItems,
     ItemContext,
     PreparedItem,
-    SiteContext,
     slugify,
 )
 from automation_scripts.faq import STOCK_QUESTIONS, build_faq, faq_dicts
-from automation_scripts.internal_links import add_internal_links
 from automation_scripts.stock.charts import StockCharts
 from automation_scripts.stock.forecast import Forecast, forecast
 from automation_scripts.stock.indicators import Analysis, analyse
@@ -65,22 +63,6 @@ def item_slug(ticker: str, options: Mapping[str, Any], today: date) -> str:
     if options.get("mode") == "update":
         return slugify(f"{ticker} stock analysis")
     return slugify(f"{ticker} stock analysis {today.isoformat()}")
-
-
-def finish_article(slug: str, text: ArticleText, *, site: SiteContext, about: dict[str, str],
-                   kind: str, categories: list[str], tags: list[str], images: list[Image],
-                   focus_keyword: str, faq: list[dict[str, str]], seed: str) -> Article:
-    """The Article of any kind: the written text with the site's internal links, and the
-    search fields (meta description = excerpt, focus keyword, FAQ for structured data)."""
-    html, _links = add_internal_links(text.html, site, Variants(seed),
-                                      ticker=about.get("ticker", ""),
-                                      name=about.get("name", ""), kind=kind,
-                                      categories=categories, own_slug=slug)
-    return Article(slug=slug, title=text.title, html=html, excerpt=text.excerpt,
-                   images=images, categories=categories, tags=tags,
-                   focus_keyword=focus_keyword,
-                   faq=[FaqEntry(q["question"], q["answer"]) for q in faq],
-                   about=about, writer=text.writer, writer_note=text.writer_note)
 
 
 def upload_path(instance_path: str | Path, user_id: str, upload_id: str) -> Path:

@@ -108,7 +108,8 @@ def _handler(root: Path) -> type[BaseHTTPRequestHandler]:
             answer = {"title": "LLM headline", "summary": "LLM summary sentence.",
                       "body_html": "<h2>LLM analysis</h2><p>" + "A careful paragraph. " * 8
                                    + "</p><script>alert(1)</script>"
-                                   + f"<p>Prompt length {len(prompt)}.</p>"}
+                                   + f"<p>Prompt {'with' if 'Facts' in prompt else 'without'}"
+                                   " facts.</p>"}
             body = json.dumps({"choices": [{"message": {"role": "assistant",
                                                         "content": json.dumps(answer)}}]})
             return self._send(200, body.encode(), "application/json")
