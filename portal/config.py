@@ -83,6 +83,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("TICKZEN_MAX_ITEMS", "500", int, "Most items one run may hold."),
     EnvVar("TICKZEN_MAX_RUNS", "8", int, "Runs processed at once on this instance."),
     EnvVar("TICKZEN_MAX_RUNS_PER_USER", "2", int, "Runs one user may have active at once."),
+    EnvVar("TICKZEN_GENERATION_PROCESSES", "", _text,
+           "Worker processes that make the articles of CPU-bound automations (stock charts); "
+           "unset: one per core but one, at most 4; 0: in the run's own threads."),
     EnvVar("TICKZEN_AUTO_RESUME", "0", _bool,
            "1: resume runs found `interrupted` after a restart without waiting for the user."),
     EnvVar("TICKZEN_CSV_DIR", "", _text,

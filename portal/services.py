@@ -23,6 +23,7 @@ from flask_socketio import SocketIO
 
 from portal.config import allow_private_urls, automation_settings, instance_host
 from runner.campaigns import CampaignService
+from runner.generation import generation_processes
 from runner.manager import RunManager
 from runner.publishing import PublishingService
 from runner.scheduler import Scheduler
@@ -83,6 +84,7 @@ def build_services(app: Flask) -> Services:
         services={"settings": settings},
         instance_id=instance_id(),
         takeover=bool(app.config.get("SOCKETIO_MESSAGE_QUEUE")),
+        generation_processes=generation_processes(app.config.get("TICKZEN_GENERATION_PROCESSES")),
     )
     campaigns = CampaignService(
         store, runs, publishing, settings=settings,

@@ -31,6 +31,7 @@ from portal.access import current_user_id, owned_site
 from portal.config import allow_private_urls
 from portal.errors import InvalidRequest, NotFound
 from portal.services import services
+from runner.pipeline import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from storage.base import Site
 
 bp = Blueprint("sites", __name__)
@@ -112,6 +113,16 @@ def _gap(value: Any) -> list[int]:
     return [low, high]
 
 
+def _concurrency(value: Any) -> int:
+    """How many items of a run may publish to the site at once."""
+    if value is None or value == "":
+        return DEFAULT_CONCURRENCY
+    count = _int(value, "concurrency")
+    if not 1 <= count <= MAX_CONCURRENCY:
+        raise SiteInputError(f"concurrency must be between 1 and {MAX_CONCURRENCY}")
+    return count
+
+
 def parse_site(data: Any, *, existing: Site | None, allow_private: bool,
                encrypt: Any) -> dict[str, Any]:
     """Validated Site field changes from a JSON/form body (``existing`` set for PATCH)."""
@@ -161,6 +172,8 @@ def parse_site(data: Any, *, existing: Site | None, allow_private: bool,
         defaults["category"] = inp.text("category", NAME_MAX)
     if inp.has("tags") or not inp.partial:
         defaults["tags"] = _tags(data.get("tags"))
+    if inp.has("concurrency") or not inp.partial:
+        defaults["concurrency"] = _concurrency(data.get("concurrency"))
     changes["defaults"] = defaults
     if inp.has("daily_limit") or not inp.partial:
         limit = data.get("daily_limit")
@@ -210,6 +223,7 @@ def site_json(site: Site) -> dict[str, Any]:
         "gap_minutes": defaults.get("gap_minutes", [30, 90]),
         "category": defaults.get("category", ""), "tags": defaults.get("tags", []),
         "daily_limit": site.daily_limit,
+        "concurrency": defaults.get("concurrency", DEFAULT_CONCURRENCY),
         "authors": [{"username": a.get("username", ""),
                      "has_password": bool(a.get("app_password_enc"))} for a in site.authors],
         "created_at": site.created_at.isoformat() if site.created_at else None,

@@ -21,6 +21,7 @@ from typing import Any
 from automation_scripts.base import Automation, InvalidItems, PreparedItem
 from automation_scripts.publishing import POST_STATUSES
 from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
+from runner.generation import GenerationPool
 from runner.progress import Emit, ProgressReporter, TimerFactory, _thread_timer
 from runner.views import remaining_count
 from runner.workdirs import Workdirs
@@ -52,7 +53,8 @@ class RunManager:
                  clock: Callable[[], float] = time.monotonic, max_items: int = 500,
                  lease_seconds: float = 30.0, checkpoint_interval: float = 0.1,
                  autostart: bool = True, timer_factory: TimerFactory = _thread_timer,
-                 services: Mapping[str, Any] | None = None, takeover: bool = False) -> None:
+                 services: Mapping[str, Any] | None = None, takeover: bool = False,
+                 generation_processes: int = 0) -> None:
         self.store = store
         self.emit = emit
         self.automations = automations
@@ -69,6 +71,11 @@ class RunManager:
         self.autostart = autostart
         self.timer_factory = timer_factory
         self.services = dict(services or {})
+        # Worker processes that make CPU-bound automations' articles (0: in the run's threads),
+        # started by the first item that needs them.
+        self.generation = GenerationPool(generation_processes,
+                                         self.services.get("settings")) \
+            if generation_processes > 0 else None
         # Several instances: the heartbeat also continues runs whose owner's lease expired.
         self.takeover = takeover
         self._lock = threading.RLock()
@@ -328,6 +335,9 @@ class RunManager:
                 worker.thread.join(max(0.0, deadline - time.monotonic()))
         if self._heartbeat is not None:
             self._heartbeat.join(max(0.0, deadline - time.monotonic()))
+        if self.generation is not None:
+            self.generation.close(wait=not any(w.thread is not None and w.thread.is_alive()
+                                               for w in workers))
         for reporter in list(self._reporters.values()):
             reporter.flush()
 
@@ -387,7 +397,8 @@ class RunManager:
         """Start a worker thread for ``run`` (its lease is ours; caller holds the lock)."""
         settings = WorkerSettings(instance_id=self.instance_id, workdirs=self.workdirs,
                                   checkpoint_interval=self.checkpoint_interval,
-                                  clock=self.clock, services=self.services)
+                                  clock=self.clock, services=self.services,
+                                  generation=self.generation)
         worker = RunWorker(run, self.automations.get(run.kind), store=self.store,
                            publishing=self.publishing, reporter_for=self._reporter,
                            settings=settings, shutdown=self._shutdown,

@@ -4,7 +4,10 @@ Each ``automation_progress`` event gets the run's next ``seq`` from the store (g
 persisted, so a client that missed events can replay them), then goes to ``user_<id>`` only.
 Intermediate ``processing`` updates are coalesced per run (not per process: one user's run must
 not silence another's); stage changes, item results, errors and ``complete`` go out at once, after
-the latest coalesced state. ``percent`` never goes down within a run.
+the latest coalesced state. With several items in flight a stage change is an item's own (item
+n publishing does not make item n+1's steps stage changes). ``percent`` never goes down within a
+run: ``RunPercent`` computes it from the finished items and the in-flight items' shares, and the
+reporter never sends less than it sent before.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class ProgressReporter:
         self._lock = threading.RLock()
         self._percent = int(run.percent or 0)
         self._stored_percent = self._percent
-        self._last_stage: str | None = None
+        self._last_stage: dict[Any, str] = {}     # per item (its index); None: the run's own
         self._last_intermediate_at: float | None = None
         self._pending: dict[str, Any] | None = None
         self._timer: Timer | None = None
@@ -96,7 +99,7 @@ class ProgressReporter:
         with self._lock:
             intermediate = (stage == "processing" and not force
                             and not (data and "success" in data)
-                            and self._last_stage == "processing")
+                            and self._last_stage.get(_item_of(data)) == "processing")
             if intermediate and self.min_interval > 0:
                 now = self._clock()
                 last = self._last_intermediate_at
@@ -154,7 +157,7 @@ class ProgressReporter:
             event["data"] = dict(data)
         seq = self.store.append_event(self.run_id, event)
         event["seq"] = seq
-        self._last_stage = stage
+        self._last_stage[_item_of(data)] = stage
         if self._percent != self._stored_percent:
             self.store.update_run(self.run_id, percent=self._percent)
             self._stored_percent = self._percent
@@ -186,6 +189,46 @@ class ProgressReporter:
             self._emit(event, payload, self.room)
         except Exception:   # a broken socket layer must not fail the run; the event is stored
             log.exception("emitting %s for run %s failed", event, self.run_id)
+
+
+def _item_of(data: dict[str, Any] | None) -> Any:
+    return data.get("index") if data else None
+
+
+class RunPercent:
+    """The run's percent with several items in flight: the finished items plus each in-flight
+    item's share, never less than an answer given before (items finish out of order, and an
+    item sent back to pending by a pause gives its share back). Thread-safe."""
+
+    def __init__(self, total: int, finished: int) -> None:
+        self._lock = threading.Lock()
+        self._total = max(1, total)
+        self._finished = finished
+        self._shares: dict[int, float] = {}         # position -> 0..1 of that item done
+        self._last = 0.0
+
+    def at(self, position: int, of_item: float) -> float:
+        """The run's percent now that item ``position`` is ``of_item`` (0..100) percent done."""
+        with self._lock:
+            self._shares[position] = max(0.0, min(100.0, float(of_item))) / 100
+            return self._value()
+
+    def finish(self, position: int) -> float:
+        """Item ``position`` is done (published, skipped or failed): the run's percent."""
+        with self._lock:
+            self._shares.pop(position, None)
+            self._finished += 1
+            return self._value()
+
+    def drop(self, position: int) -> None:
+        """Item ``position`` goes back to pending: its share no longer counts."""
+        with self._lock:
+            self._shares.pop(position, None)
+
+    def _value(self) -> float:
+        done = self._finished + sum(self._shares.values())
+        self._last = max(self._last, min(100.0, 100 * done / self._total))
+        return self._last
 
 
 def _ordered(event: dict[str, Any]) -> dict[str, Any]:

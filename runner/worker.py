@@ -1,10 +1,12 @@
-"""RunWorker: one run's thread. Items in order, a checkpoint between items and steps, results.
+"""RunWorker: one run's thread. Its items, several in flight (runner/pipeline.py), a checkpoint
+between items and steps, results.
 
 The worker is handed everything it touches (the store, a reporter per run, the publishing
-service, the automation, this instance's id and the manager's shutdown event) and reports back
-only through ``on_done(run_id)`` when its thread ends: it never steers the manager. Every state
-it writes is a compare-and-set in the store, so a pause, cancel or takeover from another thread
-or instance wins or loses cleanly.
+service, the automation, this instance's id, the manager's shutdown event and generation pool)
+and reports back only through ``on_done(run_id)`` when its thread ends: it never steers the
+manager. Every state it writes is a compare-and-set in the store, so a pause, cancel or takeover
+from another thread or instance wins or loses cleanly. Run transitions happen on the run's own
+thread, after every item in flight has settled; the item steps run on the items' lanes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from automation_scripts.base import (
     StopRequested,
 )
 from automation_scripts.publishing import PublishError, PublishResult
-from runner.progress import ProgressReporter
+from runner.generation import IN_THREAD, GenerationPool
+from runner.pipeline import ItemPipeline, Lane, publishing_slots
+from runner.progress import ProgressReporter, RunPercent
 from runner.views import remaining_count
 from runner.workdirs import Workdirs
 from storage.base import (
@@ -91,6 +95,7 @@ class WorkerSettings:
     checkpoint_interval: float = 0.1        # seconds between store reads at a checkpoint
     clock: Callable[[], float] = time.monotonic
     services: Mapping[str, Any] = field(default_factory=dict)   # handed to each ItemContext
+    generation: GenerationPool | None = None   # worker processes for CPU-bound automations
 
 
 @dataclass
@@ -100,18 +105,23 @@ class _Outcome:
 
 @dataclass
 class _Turn:
-    """One item on its way through the loop: what its events carry, where its percent lies."""
+    """One item on its way through its lane: what its events carry, where its percent lies."""
 
     run: Run
     item: Item
     label: str
     base: dict[str, Any]
-    finished: int                           # items of the run done before this one
     total: int
+    lane: Lane
+    share: RunPercent                       # the run's percent, all items in flight
 
     def percent(self, of_item: float) -> float:
-        """The run's percent when this item is ``of_item`` percent done."""
-        return 100 * (self.finished + max(0.0, min(100.0, of_item)) / 100) / self.total
+        """The run's percent now that this item is ``of_item`` percent done."""
+        return self.share.at(self.item.position, of_item)
+
+    def finished(self) -> float:
+        """The run's percent now that this item is done."""
+        return self.share.finish(self.item.position)
 
 
 class RunWorker:
@@ -178,10 +188,14 @@ class RunWorker:
             reporter.progress("initializing", f"Starting: {len(todo)} of {total} items to do",
                               percent=100 * finished / total if total else 0,
                               data={"total": total, "remaining": len(todo)})
-            for item in todo:
-                self.check(strict=True)
-                self._do_item(run, automation, reporter, item, finished, total)
-                finished += 1
+            generator = self._generator(automation)
+            pipeline = ItemPipeline(
+                check=self.check, generating=generator.slots,
+                publishing=publishing_slots(self.store.get_site(run.user_id, run.site_id)),
+                poll=self.settings.checkpoint_interval, name=self.run_id[:8])
+            share = RunPercent(total, finished)
+            pipeline.run(todo, lambda lane: self._do_item(
+                run, automation, generator, reporter, lane, share, total))
             self.check(strict=True)
         except StopRequested as stop:
             return self._stopped(reporter, stop.reason)
@@ -200,6 +214,14 @@ class RunWorker:
                                 "skipped": skipped, "failed": failed,
                                 "success": failed == 0})
         return _Outcome()
+
+    def _generator(self, automation: Automation) -> GenerationPool | Any:
+        """Where this run's articles are made: the generation pool for a CPU-bound automation
+        it accepts, else the item's own thread."""
+        pool = self.settings.generation
+        if pool is not None and pool.accepts(automation, self.settings.services):
+            return pool
+        return IN_THREAD
 
     def check(self, strict: bool = False) -> None:
         """The checkpoint: raise StopRequested when the run should stop (store read at most
@@ -274,26 +296,32 @@ class RunWorker:
     # ------------------------------------------------------------------------------------------
     # One item: skip it when published, start it, process, publish, record the result.
 
-    def _do_item(self, run: Run, automation: Automation, reporter: ProgressReporter,
-                 item: Item, finished: int, total: int) -> None:
+    def _do_item(self, run: Run, automation: Automation, generator: Any,
+                 reporter: ProgressReporter, lane: Lane, share: RunPercent, total: int) -> None:
+        """One item on its lane: generate, wait for a turn at the site, publish, record."""
+        item = lane.item
         label = item.label or item.key
         base: dict[str, Any] = {"item": label, "index": item.position, "total": total}
         label_field = getattr(automation, "label_field", None)
         if label_field:
             base[label_field] = label
-        turn = _Turn(run, item, label, base, finished, total)
+        turn = _Turn(run, item, label, base, total, lane, share)
         if self._skip_if_published(turn, reporter):
             return
         workdir = self._start_item(turn, reporter)
         stage = "processing"
         try:
-            article = self._process(turn, automation, reporter, workdir)
-            self.check(strict=True)
-            self.store.transition_item(run.id, item.position, ["processing"], "publishing")
-            stage = "publishing"
-            result = self._publish(turn, reporter, article)
+            article = self._process(turn, automation, generator, reporter, workdir)
+            lane.generated()
+            with lane.publishing():
+                lane.check(strict=True)
+                self.store.transition_item(run.id, item.position, ["processing"],
+                                           "publishing")
+                stage = "publishing"
+                result = self._publish(turn, reporter, article)
         except StopRequested:
             if stage == "processing":
+                share.drop(item.position)
                 with contextlib.suppress(ConflictError):
                     self.store.transition_item(run.id, item.position, ["processing"], "pending")
             raise
@@ -315,14 +343,14 @@ class RunWorker:
         if entry.run_id == run.id:
             self.store.transition_item(run.id, item.position, [item.status], "published",
                                        error=None, **post)
-            reporter.progress("processing", f"✓ {turn.label} published", turn.percent(100),
+            reporter.progress("processing", f"✓ {turn.label} published", turn.finished(),
                               {**turn.base, "success": True, **post})
         else:
             self.store.transition_item(run.id, item.position, [item.status], "skipped",
                                        error=ALREADY_PUBLISHED, **post)
             reporter.progress("processing", f"{turn.label} skipped: {ALREADY_PUBLISHED}",
-                              turn.percent(100), {**turn.base, "success": True,
-                                                  "skipped": True, **post})
+                              turn.finished(), {**turn.base, "success": True,
+                                                "skipped": True, **post})
         return True
 
     def _start_item(self, turn: _Turn, reporter: ProgressReporter) -> Path:
@@ -338,10 +366,10 @@ class RunWorker:
         workdir.mkdir(parents=True, exist_ok=True)
         return workdir
 
-    def _process(self, turn: _Turn, automation: Automation, reporter: ProgressReporter,
-                 workdir: Path) -> Article:
-        """The automation makes the article; its progress maps into the first 90 % of the
-        item's share of the run."""
+    def _process(self, turn: _Turn, automation: Automation, generator: Any,
+                 reporter: ProgressReporter, workdir: Path) -> Article:
+        """The automation makes the article (in this thread or a generation process); its
+        progress maps into the first 90 % of the item's share of the run."""
         run, item = turn.run, turn.item
 
         def item_progress(stage: str, message: str, percent: float | None = None,
@@ -355,9 +383,10 @@ class RunWorker:
 
         ctx = ItemContext(run_id=run.id, user_id=run.user_id, index=item.position,
                           total=turn.total, options=dict(run.options), workdir=workdir,
-                          progress=item_progress, checkpoint=self.check,
+                          progress=item_progress, checkpoint=turn.lane.check,
                           services=self.settings.services)
-        return automation.process(PreparedItem(item.key, item.input, item.label), ctx)
+        return generator.process(automation, PreparedItem(item.key, item.input, item.label),
+                                 ctx)
 
     def _publish(self, turn: _Turn, reporter: ProgressReporter, article: Article
                  ) -> PublishResult:
@@ -382,7 +411,7 @@ class RunWorker:
             recorded["report"] = report_file
         self.store.transition_item(run.id, item.position, ["publishing"], "published",
                                    result=recorded, **post)
-        reporter.progress("processing", f"✓ {turn.label} published", turn.percent(100),
+        reporter.progress("processing", f"✓ {turn.label} published", turn.finished(),
                           {**turn.base, "success": True, **post})
 
     def _record_failure(self, turn: _Turn, reporter: ProgressReporter,
@@ -394,7 +423,7 @@ class RunWorker:
                     exc_info=not _expected(exc))
         self.store.transition_item(run.id, item.position, ["processing", "publishing"],
                                    "failed", error=message)
-        reporter.progress("error", f"✗ {turn.label} failed: {message}", turn.percent(100),
+        reporter.progress("error", f"✗ {turn.label} failed: {message}", turn.finished(),
                           {**turn.base, "success": False, "error": message})
         reporter.error("item_failed", f"{turn.label}: {message}", recoverable=True,
                        data={**turn.base, "error": message})
