@@ -166,9 +166,6 @@ class Automation(Protocol):
     # process() is CPU-bound (charts under the GIL): the runner may call it in a worker
     # process, on an automation rebuilt there by its module's create(settings).
     cpu_bound: bool = False
-    # process() is CPU-bound (charts under the GIL): the runner may call it in a worker
-    # process, on an automation rebuilt there by its module's create(settings).
-    cpu_bound: bool = False
 
     def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: date
                 ) -> tuple[list[PreparedItem], list[str]]:

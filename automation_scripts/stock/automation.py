@@ -180,7 +180,6 @@ class StockAutomation:
     label_field = "ticker"
     report_file = "report.json"
     cpu_bound = True                # three charts a ticker: made in the generation processes
-    cpu_bound = True                # three charts a ticker: made in the generation processes
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
