@@ -293,7 +293,8 @@ class CampaignService:
         try:
             _, stored = self.store.fire_campaign(
                 campaign.id, expected_revision=campaign.revision, fires=fires,
-                changes=changes, run=run, items=decision.items if decision else ())
+                changes=changes, run=run, items=decision.items if decision else (),
+                outbox=self.runs.notices.campaign_fired(campaign, fires))
         except DuplicateError as exc:      # a fire id twice: never expected, say so loudly
             log.error("campaign %s: %s", campaign.id, exc)
             return FireResult(campaign_id=campaign.id, won=False)

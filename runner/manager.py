@@ -22,7 +22,9 @@ from automation_scripts.base import Automation, InvalidItems, PreparedItem
 from automation_scripts.publishing import POST_STATUSES
 from runner.errors import InvalidRun, RunNotFound, TransitionNotAllowed
 from runner.generation import GenerationPool
+from runner.notifications import Notices
 from runner.progress import Emit, ProgressReporter, TimerFactory, _thread_timer
+from runner.publishing import MODES
 from runner.views import remaining_count
 from runner.workdirs import Workdirs
 from runner.worker import WORKED, RunWorker, WorkerSettings
@@ -54,7 +56,7 @@ class RunManager:
                  lease_seconds: float = 30.0, checkpoint_interval: float = 0.1,
                  autostart: bool = True, timer_factory: TimerFactory = _thread_timer,
                  services: Mapping[str, Any] | None = None, takeover: bool = False,
-                 generation_processes: int = 0) -> None:
+                 generation_processes: int = 0, notices: Notices | None = None) -> None:
         self.store = store
         self.emit = emit
         self.automations = automations
@@ -71,6 +73,7 @@ class RunManager:
         self.autostart = autostart
         self.timer_factory = timer_factory
         self.services = dict(services or {})
+        self.notices = notices or Notices(None)     # the outbox events of run transitions
         # Worker processes that make CPU-bound automations' articles (0: in the run's threads),
         # started by the first item that needs them.
         self.generation = GenerationPool(generation_processes,
@@ -115,6 +118,7 @@ class RunManager:
                 self.store.get_site(user_id, site_id) is None:
             raise RunNotFound("unknown site")
         _check_status(options.get("status"))
+        _check_mode(options.get("mode"))
         return automation
 
     def prepare(self, user_id: str, kind: str, site_id: str, raw_items: Any,
@@ -212,7 +216,8 @@ class RunManager:
             if run.status not in CANCELLABLE:
                 raise TransitionNotAllowed(f"a {run.status} run cannot be cancelled", run.status)
             previous = run.status
-            run = self._cas(run, [previous], "cancelled")
+            run = self._cas(run, [previous], "cancelled",
+                            outbox=self.notices.run_finished(run.id, "cancelled"))
             if previous not in WORKED:
                 self._announce_stop(run, "cancel", "Run cancelled")
             return run
@@ -398,7 +403,7 @@ class RunManager:
         settings = WorkerSettings(instance_id=self.instance_id, workdirs=self.workdirs,
                                   checkpoint_interval=self.checkpoint_interval,
                                   clock=self.clock, services=self.services,
-                                  generation=self.generation)
+                                  generation=self.generation, notices=self.notices)
         worker = RunWorker(run, self.automations.get(run.kind), store=self.store,
                            publishing=self.publishing, reporter_for=self._reporter,
                            settings=settings, shutdown=self._shutdown,
@@ -499,3 +504,11 @@ def _check_status(status: Any) -> None:
         return
     raise InvalidRun(f"options.status must be one of {', '.join(POST_STATUSES)}, "
                      f"not {status!r}")
+
+
+def _check_mode(mode: Any) -> None:
+    """``options.mode``: ``create`` (the default: a new post per item) or ``update`` (one post
+    per ticker and site, updated by every run)."""
+    if mode in (None, "") or (isinstance(mode, str) and mode in MODES):
+        return
+    raise InvalidRun(f"options.mode must be one of {', '.join(MODES)}, not {mode!r}")

@@ -31,6 +31,7 @@ from automation_scripts.base import (
 from automation_scripts.publishing import PublishError, PublishResult
 from runner.generation import IN_THREAD, GenerationPool
 from runner.pipeline import ItemPipeline, Lane, publishing_slots
+from runner.notifications import Notices
 from runner.progress import ProgressReporter, RunPercent
 from runner.views import remaining_count
 from runner.workdirs import Workdirs
@@ -95,6 +96,7 @@ class WorkerSettings:
     checkpoint_interval: float = 0.1        # seconds between store reads at a checkpoint
     clock: Callable[[], float] = time.monotonic
     services: Mapping[str, Any] = field(default_factory=dict)   # handed to each ItemContext
+    notices: Notices = field(default_factory=lambda: Notices(None))   # events of transitions
     generation: GenerationPool | None = None   # worker processes for CPU-bound automations
 
 
@@ -200,7 +202,9 @@ class RunWorker:
         except StopRequested as stop:
             return self._stopped(reporter, stop.reason)
         try:
-            done = self.store.transition_run(run.id, WORKED, "completed", percent=100)
+            done = self.store.transition_run(
+                run.id, WORKED, "completed", percent=100,
+                outbox=self.settings.notices.run_finished(run.id, "completed"))
         except ConflictError as exc:
             if exc.current == "cancelled":
                 return self._stopped(reporter, "cancel")
@@ -281,7 +285,9 @@ class RunWorker:
         message = readable(exc)
         recoverable = exc.recoverable if isinstance(exc, _RunFailure) else _recoverable(exc)
         try:
-            run = self.store.transition_run(self.run_id, WORKED, "failed", error=message)
+            run = self.store.transition_run(
+                self.run_id, WORKED, "failed", error=message,
+                outbox=self.settings.notices.run_finished(self.run_id, "failed", error=message))
         except Exception:
             log.exception("marking run %s failed did not work", self.run_id)
             return
@@ -422,7 +428,8 @@ class RunWorker:
         log.warning("run %s item %s failed: %s", run.id, item.key, message,
                     exc_info=not _expected(exc))
         self.store.transition_item(run.id, item.position, ["processing", "publishing"],
-                                   "failed", error=message)
+                                   "failed", error=message,
+                                   outbox=self.settings.notices.item_failed(run.id, exc))
         reporter.progress("error", f"✗ {turn.label} failed: {message}", turn.finished(),
                           {**turn.base, "success": False, "error": message})
         reporter.error("item_failed", f"{turn.label}: {message}", recoverable=True,

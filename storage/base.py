@@ -198,6 +198,9 @@ class LedgerEntry:
     # second worker can tell a live holder from a dead one and take over by compare-and-set.
     attempt: str = ""
     reserved_at: datetime | None = None
+    # Update mode: the run that last wrote the post's content (its creation counts), so a
+    # retry or resume of that run never updates the post a second time.
+    last_updated_run: str = ""
 
 
 @dataclass
@@ -508,6 +511,11 @@ class Store(Protocol):
         set ``attempt`` and ``reserved_at=now`` (a takeover, or the holder renewing its claim).
         NotFoundError if there is no entry; ConflictError when it is published or held by
         another attempt."""
+
+    def record_update(self, user_id: str, site_id: str, slug: str, *, run_id: str,
+                      post_id: str, post_url: str, title: str = "") -> LedgerEntry:
+        """A published entry was updated in place by ``run_id`` (update mode): set
+        ``last_updated_run`` and the post's id, url and title. NotFoundError if missing."""
 
     def get_post(self, user_id: str, site_id: str, slug: str) -> LedgerEntry | None: ...
 

@@ -128,7 +128,8 @@ class RecordingPublisher:
         self.fail_keys = fail_keys or set()
         self.calls: list[str] = []
 
-    def already_published(self, user_id: str, site_id: str, slug: str) -> LedgerEntry | None:
+    def already_published(self, user_id: str, site_id: str, slug: str, **_mode: Any
+                          ) -> LedgerEntry | None:
         entry = self.store.get_post(user_id, site_id, slug)
         return entry if entry is not None and entry.status == "published" else None
 
