@@ -11,18 +11,22 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import (
+    account,
     auth,
     automation,
     campaigns,
     errors,
     extensions,
+    openapi,
     pages,
     realtime,
     reports,
     run_pages,
+    security,
     services,
     sites,
     sources,
+    tokens,
 )
 from portal import config as config_module
 from portal.extensions import socketio_of
@@ -31,7 +35,7 @@ __all__ = ["create_app", "socketio_of"]
 
 # Every blueprint the portal serves, registered in this order.
 BLUEPRINTS = (auth.bp, pages.bp, sites.bp, automation.bp, run_pages.bp, sources.bp, reports.bp,
-              campaigns.bp)
+              campaigns.bp, account.bp, tokens.bp, openapi.bp)
 
 
 def create_app(config: Any = None) -> Flask:
@@ -42,6 +46,8 @@ def create_app(config: Any = None) -> Flask:
     config_module.load(app, config)
     socketio = extensions.init_app(app)
     errors.register(app)
+    security.init_app(app)
+    tokens.init_app(app)
     proxies = int(app.config["TICKZEN_PROXY_FIX"])
     if proxies:  # behind Azure's front end: trust its X-Forwarded-For/-Proto (client IP, https)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies,  # type: ignore[method-assign]

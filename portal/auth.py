@@ -1,7 +1,12 @@
 """Accounts: register, login, logout, and the Flask-Login user loader backed by the store.
 
-Forms are plain HTML posting ``csrf_token`` (CSRFProtect checks it before any view runs).
-Validation failures re-render the form with status 400 and store nothing.
+Forms are plain HTML posting ``csrf_token`` (checked before any view runs, see
+portal/tokens.py). Validation failures re-render the form with status 400 and store nothing.
+
+A session carries the user's ``session_version`` from when it signed in; the loader refuses a
+session whose number is older than the stored one, so a password change, a reset or "sign out
+everywhere" ends every session issued before it. A request authenticated by an API token
+(``g.api_user``, set by portal/tokens.py) is that token's user whatever cookie it carries.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -63,15 +69,34 @@ class User(UserMixin):
     def display_name(self) -> str:
         return self.record.display_name or self.record.email
 
+    @property
+    def timezone(self) -> str:
+        return self.record.timezone or "UTC"
+
     def get_id(self) -> str:
         return self.record.id
 
 
+SESSION_VERSION_KEY = "session_version"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """Flask-Login calls this per request with the id kept in the session."""
+    """Flask-Login calls this per request with the id kept in the session; a session older
+    than the user's last password change (or sign-out-everywhere) is not signed in."""
+    api_user = g.get("api_user")
+    if api_user is not None:
+        return api_user
     record = services().store.get_user(user_id)
-    return User(record) if record else None
+    if record is None or session.get(SESSION_VERSION_KEY, 0) != record.session_version:
+        return None
+    return User(record)
+
+
+@login_manager.request_loader
+def load_user_from_request(_request: object) -> User | None:
+    """A request with no session: the API token's user when portal/tokens.py accepted one."""
+    return g.get("api_user")
 
 
 @login_manager.unauthorized_handler
@@ -114,7 +139,7 @@ class FormResult:
         return not self.errors
 
 
-def _check_email(email: str, errors: dict[str, str]) -> None:
+def check_email(email: str, errors: dict[str, str]) -> None:
     if not email:
         errors["email"] = "Email is required."
     elif len(email) > EMAIL_MAX:
@@ -129,17 +154,8 @@ def validate_registration(form: dict[str, str]) -> FormResult:
     password = form.get("password", "") or ""
     confirm = form.get("confirm_password", "") or ""
     errors: dict[str, str] = {}
-    _check_email(email, errors)
-    if not password:
-        errors["password"] = "Password is required."
-    elif len(password) < PASSWORD_MIN:
-        errors["password"] = f"Password must be at least {PASSWORD_MIN} characters."
-    elif len(password) > PASSWORD_MAX:
-        errors["password"] = f"Password must be at most {PASSWORD_MAX} characters."
-    if not confirm:
-        errors["confirm_password"] = "Confirm your password."
-    elif password and confirm != password:
-        errors["confirm_password"] = "The two passwords do not match."
+    check_email(email, errors)
+    check_new_password(password, confirm, errors)
     return FormResult({"email": email, "password": password}, errors)
 
 
@@ -148,7 +164,7 @@ def validate_login(form: dict[str, str]) -> FormResult:
     email = normalise_email(form.get("email", ""))
     password = form.get("password", "") or ""
     errors: dict[str, str] = {}
-    _check_email(email, errors)
+    check_email(email, errors)
     if not password:
         errors["password"] = "Password is required."
     elif len(password) > PASSWORD_MAX:
@@ -156,10 +172,41 @@ def validate_login(form: dict[str, str]) -> FormResult:
     return FormResult({"email": email, "password": password}, errors)
 
 
-def _start_session(record: StoredUser) -> None:
+def start_session(record: StoredUser) -> None:
     """A fresh session for the signed-in user (no fixation from a pre-login session)."""
     session.clear()
     login_user(User(record))
+    session[SESSION_VERSION_KEY] = record.session_version
+
+
+def check_new_password(password: str, confirm: str | None,
+                       errors: dict[str, str], field_name: str = "password") -> None:
+    """Length limits and (when ``confirm`` is given) a matching confirmation."""
+    if not password:
+        errors[field_name] = "Password is required."
+    elif len(password) < PASSWORD_MIN:
+        errors[field_name] = f"Password must be at least {PASSWORD_MIN} characters."
+    elif len(password) > PASSWORD_MAX:
+        errors[field_name] = f"Password must be at most {PASSWORD_MAX} characters."
+    if confirm is None:
+        return
+    if not confirm:
+        errors["confirm_password"] = "Confirm your password."
+    elif password and confirm != password:
+        errors["confirm_password"] = "The two passwords do not match."
+
+
+def password_matches(record: StoredUser | None, password: str) -> bool:
+    """Whether ``password`` is the account's; the same cost when there is no account."""
+    if not isinstance(password, str) or len(password) > PASSWORD_MAX:
+        return False
+    hashed = record.password_hash if record else _DUMMY_HASH
+    return check_password_hash(hashed, password) and record is not None
+
+
+def login_limit() -> str:
+    """How many sign-in-like attempts (login, forgotten password, reset) an address may make."""
+    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -178,7 +225,7 @@ def register():
             result.errors["email"] = "An account with this email already exists."
         else:
             _create_starter_site(record)
-            _start_session(record)
+            start_session(record)
             flash("Welcome to TickZen. Your account is ready.", "success")
             return redirect(url_for("pages.dashboard"))
     return render_template("auth/register.html", errors=result.errors,
@@ -197,12 +244,8 @@ def _create_starter_site(record: StoredUser) -> None:
         log.exception("could not create the starter site for user %s", record.id)
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login():
     """Check the credentials; on success go to a local ``next`` or the dashboard."""
     next_url = safe_next(request.values.get("next"))
@@ -213,9 +256,8 @@ def login():
     result = validate_login(request.form)
     if result.ok:
         record = services().store.get_user_by_email(result.values["email"])
-        hashed = record.password_hash if record else _DUMMY_HASH
-        if check_password_hash(hashed, result.values["password"]) and record is not None:
-            _start_session(record)
+        if password_matches(record, result.values["password"]) and record is not None:
+            start_session(record)
             flash("Signed in.", "success")
             return redirect(next_url or url_for("pages.dashboard"))
         result.errors["form"] = "Wrong email or password."

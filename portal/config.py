@@ -132,7 +132,17 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "Where login rate-limit counters live (`redis://...` to share them between "
            "instances)."),
     EnvVar("LOGIN_RATE_LIMIT", "10 per minute", str,
-           "Login attempts (POST /login) allowed per client address."),
+           "Login attempts (POST /login) allowed per client address; the forgotten-password "
+           "and reset forms each allow as many."),
+    EnvVar("TICKZEN_TOKEN_RATE_LIMIT", "120 per minute", str,
+           "API calls one personal API token may make (counted where the rate limits live)."),
+    EnvVar("TICKZEN_RESET_TOKEN_MINUTES", "60", int,
+           "Minutes a password reset link stays valid (it also dies once used)."),
+    EnvVar("TICKZEN_SMTP_URL", "", _text,
+           "`smtp://user:pass@host:port`, `smtps://...` or `smtp+starttls://...`: where "
+           "emails (password resets, event emails) go out. Unset: no email."),
+    EnvVar("TICKZEN_MAIL_FROM", "TickZen <no-reply@localhost>", str,
+           "The From address of the portal's emails."),
     EnvVar("TICKZEN_PROXY_FIX", "0", int,
            "How many reverse proxies to trust for X-Forwarded-For/-Proto (Azure: 1).",
            production="1"),
@@ -327,7 +337,7 @@ def allow_private_urls(config: Mapping[str, Any] | None = None) -> bool:
 # store's address or the objects tests inject.
 AUTOMATION_SETTING_PREFIXES = ("TICKZEN_", "FINNHUB_", "PROGRESS_")
 NOT_FOR_AUTOMATIONS = frozenset({"TICKZEN_SECRETS_KEY", "TICKZEN_STORE", "TICKZEN_STORE_OBJECT",
-                                 "TICKZEN_PUBLISHING_OBJECT"})
+                                 "TICKZEN_PUBLISHING_OBJECT", "TICKZEN_SMTP_URL"})
 
 
 def automation_settings(app: Flask) -> Mapping[str, Any]:

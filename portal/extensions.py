@@ -14,6 +14,8 @@ from flask_login import LoginManager
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
+from portal.socket_sessions import client_manager
+
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
@@ -23,8 +25,10 @@ def init_app(app: Flask) -> SocketIO:
     """Bind the shared extension objects to ``app`` and build its own Socket.IO server."""
     origins = app.config.get("CORS_ALLOWED_ORIGINS")
     socketio = SocketIO()
+    manager = client_manager(app.config.get("SOCKETIO_MESSAGE_QUEUE"))
     socketio.init_app(
         app,
+        **({"client_manager": manager} if manager is not None else {}),
         async_mode="threading",
         cors_allowed_origins=[o.strip() for o in origins.split(",")] if origins else None,
         ping_interval=25,

@@ -1,0 +1,86 @@
+"""Runs: submit, list, read, steer (portal/automation.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from portal.api_models.common import ID, LIMIT, OFFSET, Model, Operation, ops
+
+PostId = str | int | None
+
+
+class RunRequest(Model):
+    kind: str = Field(description="stock, earnings, sports (or a configured extra kind).",
+                      min_length=1, max_length=50)
+    site_id: str = Field(min_length=1, max_length=200)
+    items: list[Any] = Field(description="Tickers, or story objects for sports; at most "
+                                         "TICKZEN_MAX_ITEMS.", max_length=500)
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="data_source, status (draft|publish|future), "
+                                                "mode ... as the kind takes them.")
+
+
+class RunAccepted(Model):
+    run_id: str
+    status: str
+    notes: list[Any] = Field(default_factory=list,
+                             description="What was changed, e.g. duplicates removed.")
+
+
+class RunItem(Model):
+    position: int
+    key: str
+    label: str
+    status: Literal["pending", "processing", "publishing", "published", "skipped", "failed"]
+    post_id: PostId = None
+    post_url: str | None = None
+    error: str | None = None
+    attempts: int
+    title: str | None = None
+    report_url: str | None = None
+
+
+class Run(Model):
+    run_id: str
+    id: str
+    kind: str
+    site_id: str
+    status: Literal["queued", "running", "pausing", "paused", "completed", "cancelled",
+                    "failed", "interrupted"]
+    options: dict[str, Any]
+    total: int
+    counts: dict[str, int]
+    percent: int = Field(ge=0, le=100)
+    last_seq: int
+    error: str | None = None
+    remaining_count: int
+    campaign_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    items: list[RunItem] | None = None
+
+
+class RunList(Model):
+    runs: list[Run]
+
+
+STEER = {"type": "string", "enum": ["pause", "resume", "cancel", "retry"]}
+
+OPERATIONS = ops(
+    ("automation.create_run", "POST", Operation(
+        "Start a run", "runs", {202: RunAccepted}, body=RunRequest, errors=(400, 401, 404, 409,
+                                                                             429),
+        description="Everything is validated before anything is stored; a bad item is 400 "
+                    "with one detail per bad item.")),
+    ("automation.list_runs", "GET", Operation(
+        "List your runs, newest first", "runs", {200: RunList}, query=(LIMIT, OFFSET))),
+    ("automation.get_run", "GET", Operation(
+        "A run with its items", "runs", {200: Run}, path={"run_id": ID})),
+    ("automation.steer_run", "POST", Operation(
+        "Pause, resume, cancel or retry a run", "runs", {200: Run},
+        path={"run_id": ID, "action": STEER}, errors=(400, 401, 404, 409, 429),
+        description="409 when the run's state does not allow it; a pause answers `pausing` "
+                    "until the worker has stopped.")),
+)
