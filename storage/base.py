@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-
-def utcnow() -> datetime:
-    """Timezone-aware UTC now; every timestamp the store keeps is aware UTC."""
-    return datetime.now(timezone.utc)
-
+from storage.campaign_records import CAMPAIGN_STATES as CAMPAIGN_STATES
+from storage.campaign_records import FIRE_OUTCOMES as FIRE_OUTCOMES
+from storage.campaign_records import Campaign, Fire
+from storage.clock import utcnow
 
 # ---------------------------------------------------------------------------------------------
 # Errors: a small tree, so callers catch at the level they care about.
@@ -68,8 +67,6 @@ ITEM_DONE = ("published", "skipped")                    # never processed again
 # What a resume (or recovery, or takeover) continues: failed items stay failed until a retry.
 ITEM_TODO = ("pending", "processing", "publishing")
 LEDGER_STATES = ("reserved", "published")               # reserved = publish under way
-CAMPAIGN_STATES = ("active", "paused", "completed")
-FIRE_OUTCOMES = ("started", "skipped", "missed", "failed")
 DELIVERY_CHANNELS = ("portal", "email", "webhook")      # portal = the live Socket.IO push
 DELIVERY_STATES = ("pending", "delivered", "failed")
 
@@ -201,50 +198,6 @@ class LedgerEntry:
     # Update mode: the run that last wrote the post's content (its creation counts), so a
     # retry or resume of that run never updates the post a second time.
     last_updated_run: str = ""
-
-
-@dataclass
-class Campaign:
-    """A saved automation with a schedule (DESIGN.md "Campaigns").
-
-    ``source`` says where each fire's items come from (stock ``{tickers, repeat}``, earnings
-    ``{days_ahead, mode, watchlist?}``, sports ``{}``); ``schedule`` is ``{cron, timezone}`` or
-    ``{interval_seconds}``; ``queue`` is the stock queue's state (``cursor``, ``cycle``,
-    ``retry``). ``revision`` grows with every write: a fire is a compare-and-set on it.
-    """
-
-    id: str
-    user_id: str
-    name: str
-    kind: str
-    site_id: str
-    options: dict[str, Any] = field(default_factory=dict)
-    source: dict[str, Any] = field(default_factory=dict)
-    per_run: int = 1
-    schedule: dict[str, Any] = field(default_factory=dict)
-    status: str = "active"
-    next_fire_at: datetime | None = None
-    catch_up_seconds: int = 3600
-    queue: dict[str, Any] = field(default_factory=dict)
-    last_run_id: str | None = None      # the newest run its fires started (overlap rule)
-    revision: int = 0
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
-
-
-@dataclass
-class Fire:
-    """One due time of a campaign and what came of it. ``id`` is
-    ``<campaign_id>:<scheduled_for>``; a ``started`` fire names its run."""
-
-    id: str
-    campaign_id: str
-    user_id: str
-    scheduled_for: datetime
-    outcome: str                        # started | skipped | missed | failed
-    reason: str = ""
-    run_id: str | None = None
-    fired_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass
