@@ -27,6 +27,7 @@ from markupsafe import Markup
 from automation_scripts.publishing import POST_STATUSES
 from automation_scripts.publishing.archive import archived_image_path, load_archived_article
 from automation_scripts.publishing.safety import sanitize_html, url_problem
+from automation_scripts.publishing.structured_data import json_ld_script
 from portal.access import current_user_id, owned_site
 from portal.config import allow_private_urls
 from portal.errors import InvalidRequest, NotFound
@@ -42,6 +43,7 @@ NAME_MAX, FIELD_MAX, PASSWORD_MAX, TAG_MAX, TAGS_MAX = 100, 200, 200, 50, 20
 DAILY_LIMIT_MAX = 1000
 GAP_MAX_MINUTES = 7 * 24 * 60
 AUTHORS_MAX = 20
+INTERNAL_LINKS_MAX, INTERNAL_LINKS_DEFAULT = 10, 5
 
 
 class SiteInputError(InvalidRequest):
@@ -185,9 +187,31 @@ def parse_site(data: Any, *, existing: Site | None, allow_private: bool,
                 raise SiteInputError(f"daily_limit must be between 1 and {DAILY_LIMIT_MAX} "
                                      "(or empty for no limit)")
             changes["daily_limit"] = limit
+    if inp.has("internal_links"):
+        defaults["internal_links"] = _internal_links(data.get("internal_links"))
+    if inp.has("structured_data"):
+        if not isinstance(data.get("structured_data"), bool):
+            raise SiteInputError("structured_data must be true or false")
+        defaults["structured_data"] = data["structured_data"]
     if inp.has("authors") and (kind == "wordpress"):
         changes["authors"] = _authors(data.get("authors"), existing, encrypt)
     return changes
+
+
+def _internal_links(value: Any) -> dict[str, Any]:
+    """``{enabled, max (0..10), same_category}``; null turns the links off."""
+    if value is None:
+        return {"enabled": False, "max": INTERNAL_LINKS_DEFAULT, "same_category": False}
+    if not isinstance(value, dict) or set(value) - {"enabled", "max", "same_category"}:
+        raise SiteInputError("internal_links must be {enabled, max, same_category}")
+    for name in ("enabled", "same_category"):
+        if not isinstance(value.get(name, False), bool):
+            raise SiteInputError(f"internal_links.{name} must be true or false")
+    limit = _int(value.get("max", INTERNAL_LINKS_DEFAULT), "internal_links.max")
+    if not 0 <= limit <= INTERNAL_LINKS_MAX:
+        raise SiteInputError(f"internal_links.max must be between 0 and {INTERNAL_LINKS_MAX}")
+    return {"enabled": bool(value.get("enabled", False)), "max": limit,
+            "same_category": bool(value.get("same_category", False))}
 
 
 def _authors(value: Any, existing: Site | None, encrypt: Any) -> list[dict[str, Any]]:
@@ -223,6 +247,9 @@ def site_json(site: Site) -> dict[str, Any]:
         "gap_minutes": defaults.get("gap_minutes", [30, 90]),
         "category": defaults.get("category", ""), "tags": defaults.get("tags", []),
         "daily_limit": site.daily_limit,
+        "internal_links": defaults.get("internal_links") or {
+            "enabled": False, "max": INTERNAL_LINKS_DEFAULT, "same_category": False},
+        "structured_data": bool(defaults.get("structured_data")),
         "concurrency": defaults.get("concurrency", DEFAULT_CONCURRENCY),
         "authors": [{"username": a.get("username", ""),
                      "has_password": bool(a.get("app_password_enc"))} for a in site.authors],
@@ -330,6 +357,57 @@ def page():
                            statuses=POST_STATUSES), status
 
 
+def _checkbox(name: str) -> bool:
+    return request.form.get(name) in ("1", "on", "true", "yes")
+
+
+def _number_or_text(value: str) -> Any:
+    """A form number as an int when it is one, else as typed (validation names the field)."""
+    text = (value or "").strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _edit_form_data(site: Site) -> dict[str, Any]:
+    """Every field of the edit form as a PATCH body: blank passwords keep the stored ones."""
+    form = request.form
+    data = _form_data()
+    data["concurrency"] = form.get("concurrency", "")
+    data["internal_links"] = {"enabled": _checkbox("internal_links_enabled"),
+                              "max": _number_or_text(form.get("internal_links_max", "")),
+                              "same_category": _checkbox("internal_links_same_category")}
+    if "structured_data_shown" in form:
+        data["structured_data"] = _checkbox("structured_data")
+    if (data.get("kind") or site.kind) == "wordpress":
+        names = form.getlist("author_username")
+        passwords = form.getlist("author_password")
+        data["authors"] = [{"username": name, "app_password": password}
+                           for name, password in zip(names, passwords, strict=False)
+                           if name.strip() or password.strip()]
+    return data
+
+
+@bp.route("/sites/<site_id>/edit", methods=["GET", "POST"])
+@login_required
+def page_edit(site_id: str):
+    """Edit every field of a site; the passwords stay unless replaced; errors change nothing."""
+    svc = services()
+    site = owned_site(site_id)
+    error, status = None, 200
+    if request.method == "POST":
+        data = _edit_form_data(site)
+        try:
+            changes = parse_site(data, existing=site, allow_private=allow_private_urls(),
+                                 encrypt=svc.secrets.encrypt)
+        except SiteInputError as exc:
+            error, status = str(exc), 400
+        else:
+            svc.store.update_site(current_user_id(), site.id, changes)
+            flash(f"Site {changes.get('name', site.name)!r} saved.", "success")
+            return redirect(url_for("sites.page"))
+    return render_template("sites/edit.html", site=site_json(site), error=error,
+                           statuses=POST_STATUSES), status
+
+
 @bp.post("/sites/<site_id>/delete")
 @login_required
 def page_delete(site_id: str) -> Response:
@@ -349,7 +427,11 @@ def archived_post(site_id: str, slug: str):
     if article is None:
         raise NotFound("article not found")
     body = Markup(sanitize_html(str(article.get("html") or "")))   # noqa: S704 - sanitised
-    return render_template("sites/post.html", site=site_json(site), article=article, body=body)
+    stored = article.get("json_ld")
+    # The archive's own structured data, re-serialised here with <, > and & escaped.
+    json_ld = Markup(json_ld_script(stored)) if isinstance(stored, list) else ""  # noqa: S704
+    return render_template("sites/post.html", site=site_json(site), article=article, body=body,
+                           json_ld=json_ld)
 
 
 @bp.get("/sites/<site_id>/posts/<slug>/images/<filename>")
