@@ -175,6 +175,10 @@ class Automation(Protocol):
     def process(self, item: PreparedItem, ctx: ItemContext) -> Article:
         """Build the article for one item. Raise AutomationError for a readable failure."""
 
+    # Optional, for internal links: ``link_category`` (the category its articles are filed
+    # under, for ``same_category``) and ``link_topic(item) -> str`` (what to search the site's
+    # earlier posts for, e.g. the ticker).
+
 
 def slugify(text: str) -> str:
     """Lower-case ASCII words joined by '-' (deterministic: used in idempotency keys)."""

@@ -52,19 +52,24 @@ class ItemView:
     attempts: int
     title: str | None
     report_url: str | None
+    writer: str | None = None           # "template" | "llm:<model>", once published
+    writer_note: str = ""               # why the template wrote it when the LLM was asked
 
     @classmethod
     def of(cls, item: Item, report: ReportUrl = report_url) -> ItemView:
         return cls(position=item.position, key=item.key, label=item.label or item.key,
                    status=item.status, post_id=item.post_id, post_url=item.post_url,
                    error=item.error, attempts=item.attempts,
-                   title=(item.result or {}).get("title"), report_url=report(item))
+                   title=(item.result or {}).get("title"), report_url=report(item),
+                   writer=(item.result or {}).get("writer"),
+                   writer_note=str((item.result or {}).get("writer_note") or ""))
 
     def api(self) -> dict[str, Any]:
         return {"position": self.position, "key": self.key, "label": self.label,
                 "status": self.status, "post_id": self.post_id, "post_url": self.post_url,
                 "error": self.error, "attempts": self.attempts, "title": self.title,
-                "report_url": self.report_url}
+                "report_url": self.report_url, "writer": self.writer,
+                "writer_note": self.writer_note}
 
     def snapshot(self) -> dict[str, Any]:
         entry = {key: getattr(self, key) for key in SNAPSHOT_ITEM_KEYS}

@@ -43,7 +43,9 @@ from storage.base import NotFoundError as StoreNotFound
 log = logging.getLogger(__name__)
 
 DEFAULT_GAP_MINUTES = (30, 90)
+MODES = ("create", "update")
 LOCAL_RESERVATION_TTL = 15.0    # seconds: writing an archive folder takes milliseconds
+TERMS_TTL = 300.0               # seconds a site's category and tag ids are reused
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -80,6 +82,19 @@ def _rotate_mutation(count: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
         cursor = int(state.get("author_cursor") or 0) % count
         return {**state, "author_index": cursor, "author_cursor": (cursor + 1) % count}
     return mutate
+
+def run_mode(options: dict[str, Any] | None) -> str:
+    """A run's ``mode`` option: ``create`` (a new post per item, the default) or ``update``
+    (one post per ticker and site, updated by every run); checked at submit."""
+    mode = (options or {}).get("mode") or "create"
+    return mode if mode in MODES else "create"
+
+
+def with_updated_line(article: Article, when: datetime) -> Article:
+    """The article with an "Updated on" line above its text (update mode)."""
+    line = f'<p class="updated-on"><em>Updated on {when:%B} {when.day}, {when:%Y}</em></p>\n'
+    return replace(article, html=line + article.html)
+
 
 def _merge_terms(site: Site, article: Article) -> Article:
     defaults = site.defaults or {}
@@ -125,6 +140,8 @@ class PublishingService:
         self.reservation_ttl = reservation_ttl
         self.poll_interval = poll_interval
         self.sleep = sleep
+        # site -> (since, its term ids): the items of a run share the look-ups of its terms.
+        self._terms: dict[tuple[str, str], tuple[float, dict[tuple[str, str], int]]] = {}
 
     def ttl_for(self, site: Site) -> float:
         """Seconds a holder may go without renewing its reservation before it counts as dead:
@@ -136,11 +153,19 @@ class PublishingService:
         attempts = max(1, self.policy.attempts)
         return sum(self.timeout) * attempts + self.policy.max_wait * (attempts - 1)
 
-    def already_published(self, user_id: str, site_id: str, slug: str
-                          ) -> LedgerEntry | None:
-        """The ledger entry (storage.base.LedgerEntry) when ``slug`` is published there."""
+    def already_published(self, user_id: str, site_id: str, slug: str, *,
+                          run_id: str = "", mode: str = "create") -> LedgerEntry | None:
+        """The ledger entry (storage.base.LedgerEntry) when ``slug`` is published there and
+        there is nothing left to do. In update mode a published post still waits for this
+        run's update: the entry comes back only once ``run_id`` wrote it, as that run's."""
         entry = self.store.get_post(user_id, site_id, slug)
-        return entry if entry is not None and entry.status == "published" else None
+        if entry is None or entry.status != "published":
+            return None
+        if mode != "update":
+            return entry
+        if not run_id or entry.last_updated_run != run_id:
+            return None
+        return replace(entry, run_id=run_id)
 
     def _site(self, user_id: str, site_id: str) -> Site:
         site = self.store.get_site(user_id, site_id)
@@ -168,14 +193,31 @@ class PublishingService:
         if site.kind != "wordpress":
             raise PublishError(f"unknown site kind {site.kind!r}")
         main = self._client(site, site.username, site.app_password_enc)
+        structured = bool((site.defaults or {}).get("structured_data"))
         authors = [a for a in site.authors if a.get("username") and a.get("app_password_enc")]
         if not rotate or not authors:
-            return WordPressPublisher(main)
+            return WordPressPublisher(main, structured_data=structured,
+                                      terms=self._terms_of(site))
         state = self.store.update_site_state(site.user_id, site.id,
                                              _rotate_mutation(len(authors)))
         author = authors[int(state.get("author_index", 0)) % len(authors)]
         client = self._client(site, author["username"], author["app_password_enc"])
-        return WordPressPublisher(client, lookup_client=main)
+        return WordPressPublisher(client, lookup_client=main, structured_data=structured,
+                                  terms=self._terms_of(site))
+
+    def _terms_of(self, site: Site) -> dict[tuple[str, str], int]:
+        """The site's category and tag ids found lately (shared by concurrent publishes:
+        a term two of them create at once comes back as ``term_exists`` with its id)."""
+        key, now = (site.id, site.url), time.monotonic()
+        since, terms = self._terms.get(key, (now, {}))
+        if now - since > TERMS_TTL:
+            since, terms = now, {}
+        self._terms[key] = (since, terms)
+        return terms
+
+    def lookup_publisher(self, site: Site) -> WordPressPublisher | LocalArchivePublisher:
+        """The site's publisher with its own account, for look-ups (internal links)."""
+        return self._publisher_for(site, rotate=False)
 
     def _next_date(self, site: Site) -> datetime:
         """max(now, last scheduled on this site) + a random gap; persisted atomically."""
@@ -203,19 +245,23 @@ class PublishingService:
             raise with_code(PublishError(f"status must be one of {', '.join(POST_STATUSES)}, "
                                           f"not {status!r}"), "bad_status")
         attempt = uuid.uuid4().hex
+        update = run_mode(options) == "update"
         for _ in range(100):               # each round ends in a result, or in a lost claim
             settled = self._hold(site, article, attempt, kind=kind, run_id=run_id,
-                                 status=status)
+                                 status=status, update=update)
             if settled is not None:
+                if update and settled.existed:
+                    return self._update(site, article, status, run_id)
                 return settled
             try:
-                result = self._create_or_find(site, article, status, attempt)
+                result = self._create_or_find(site, article, status, attempt, run_id)
             except ReservationLost as exc:
                 log.info("%s on site %s: %s; waiting for the new holder", article.slug,
                          site_id, exc)
                 continue
             except PublishError:
                 self._release_quietly(user_id, site_id, article.slug, attempt)
+                self._terms.pop((site.id, site.url), None)     # a term may be gone
                 raise
             except Exception as exc:
                 self._release_quietly(user_id, site_id, article.slug, attempt)
@@ -229,8 +275,36 @@ class PublishingService:
         raise with_code(TransientError(f"{article.slug}: another worker kept the reservation"),
                          "reservation_busy")
 
-    def _create_or_find(self, site: Site, article: Article, status: str, attempt: str
-                        ) -> PublishResult:
+    def _update(self, site: Site, article: Article, status: str, run_id: str
+                ) -> PublishResult:
+        """Update mode on a published post: apply this run's content once. The ledger says
+        whether this run already did (``last_updated_run``); after a crash between the site's
+        answer and that record, the post's own run marker says so."""
+        entry = self.store.get_post(site.user_id, site.id, article.slug)
+        if entry is None or entry.status != "published" or not entry.post_id:
+            raise with_code(PublishError(f"{article.slug}: no published post to update"),
+                            "not_published")
+        if entry.last_updated_run == run_id:
+            return PublishResult(str(entry.post_id), str(entry.post_url or ""), status,
+                                 existed=True, updated=True)
+        publisher = self._publisher_for(site, rotate=False)
+        if publisher.applied_run(str(entry.post_id)) == run_id:
+            result = PublishResult(str(entry.post_id), str(entry.post_url or ""), status,
+                                   existed=True)
+        else:
+            result = publisher.update(str(entry.post_id),
+                                      with_updated_line(_merge_terms(site, article),
+                                                        self.clock()),
+                                      status=status, run_id=run_id)
+        self.store.record_update(site.user_id, site.id, article.slug, run_id=run_id,
+                                 post_id=result.post_id, post_url=result.post_url,
+                                 title=article.title)
+        log.info("updated %s on site %s (post %s) for run %s", article.slug, site.id,
+                 result.post_id, run_id)
+        return replace(result, existed=True, updated=True)
+
+    def _create_or_find(self, site: Site, article: Article, status: str, attempt: str,
+                        run_id: str = "") -> PublishResult:
         """Holding the reservation: the site itself is the next authority (a crash after
         WordPress created the post but before we recorded it); create only when it is nowhere."""
         lookup = self._publisher_for(site, rotate=False)
@@ -245,7 +319,8 @@ class PublishingService:
             publisher.fence = fence
         else:
             fence()
-        return publisher.publish(_merge_terms(site, article), status=status, date_gmt=date_gmt)
+        return publisher.publish(_merge_terms(site, article), status=status, date_gmt=date_gmt,
+                                 run_id=run_id)
 
     def _fence(self, site: Site, slug: str, attempt: str) -> Callable[[], None]:
         """Renew our claim on ``slug`` right before creating; ReservationLost if it is gone."""
@@ -260,7 +335,7 @@ class PublishingService:
         return renew
 
     def _hold(self, site: Site, article: Article, attempt: str, *, kind: str, run_id: str,
-              status: str) -> PublishResult | None:
+              status: str, update: bool = False) -> PublishResult | None:
         """Get hold of ``article.slug`` in the ledger for ``attempt``: None when we hold it;
         a result when it is (or just got) published by someone else."""
         slug, uid = article.slug, site.user_id
@@ -272,7 +347,7 @@ class PublishingService:
             entry = LedgerEntry(user_id=uid, site_id=site.id, slug=slug, item_key=slug,
                                 kind=kind, run_id=run_id, day=now.date().isoformat(),
                                 title=article.title, created_at=now, attempt=attempt,
-                                reserved_at=now)
+                                reserved_at=now, last_updated_run=run_id if update else "")
             try:
                 stored, new = self.store.reserve_post(entry, site.daily_limit)
             except DailyLimitReached as exc:

@@ -12,7 +12,7 @@ API_KEYS = {"run_id", "id", "kind", "site_id", "status", "options", "total", "co
             "percent", "last_seq", "error", "remaining_count", "created_at", "updated_at",
             "items"}
 API_ITEM_KEYS = {"position", "key", "label", "status", "post_id", "post_url", "error",
-                 "attempts", "title", "report_url"}
+                 "attempts", "title", "report_url", "writer", "writer_note"}
 SNAPSHOT_KEYS = {"run_id", "kind", "status", "percent", "counts", "total", "error", "items",
                  "last_seq"}
 SNAPSHOT_ITEM_KEYS = {"key", "label", "status", "post_id", "post_url", "error"}

@@ -94,10 +94,17 @@ class EarningsAutomation:
     kind = "earnings"
     label_field = "ticker"
 
+    link_category = "Earnings"      # internal links with same_category: this category's posts
+
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
         self.config = ProviderConfig.from_settings(self.settings)
         self.writer: Writer = writer_from_settings(self.settings)
+
+    @staticmethod
+    def link_topic(item: PreparedItem) -> str:
+        """What the runner searches the site's posts for (internal links): the ticker."""
+        return str((item.input or {}).get("ticker") or "")
 
     # -- prepare ---------------------------------------------------------------------------
 

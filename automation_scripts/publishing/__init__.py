@@ -59,15 +59,24 @@ class PublishResult:
     post_url: str
     status: str                     # draft | publish | future
     existed: bool = False           # found by the idempotency look-up, not created now
+    updated: bool = False           # update mode: this run's content is on the post now
 
 
 class Publisher(Protocol):
     def find_existing(self, slug: str) -> PublishResult | None:
         """The post with this slug in any status, or None."""
 
-    def publish(self, article: Article, *, status: str, date_gmt: datetime | None = None
-                ) -> PublishResult:
+    def publish(self, article: Article, *, status: str, date_gmt: datetime | None = None,
+                run_id: str = "") -> PublishResult:
         """Create the post (with images, terms). Raises a PublishError subclass."""
+
+    def update(self, post_id: str, article: Article, *, status: str, run_id: str
+               ) -> PublishResult:
+        """Replace the post's content, title, excerpt and featured image (update mode),
+        marking it as ``run_id``'s."""
+
+    def applied_run(self, post_id: str) -> str:
+        """The run whose content the post carries now ("" when unknown)."""
 
 
 class TLSError(PublishError):

@@ -28,6 +28,38 @@ def sanitize_html(html: str) -> str:
                      link_rel="noopener noreferrer nofollow")
 
 
+_RUN_MARKER = re.compile(r"<!--\s*tickzen-run:([A-Za-z0-9_-]{1,100})\s*-->")
+_NOFOLLOW = re.compile(r'<a href="([^"]*)" rel="noopener noreferrer nofollow">')
+
+
+def run_marker(run_id: str) -> str:
+    """The comment a post carries to say which run wrote its content (WordPress keeps HTML
+    comments; readers do not see them)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:100]
+    return f"<!-- tickzen-run:{safe} -->"
+
+
+def run_of(html: str) -> str:
+    """The run named by the last marker in ``html`` ("" when there is none)."""
+    found = _RUN_MARKER.findall(html or "")
+    return found[-1] if found else ""
+
+
+def follow_internal_links(html: str, base_url: str) -> str:
+    """Sanitised HTML whose links to ``base_url`` (the site itself) lose ``nofollow``:
+    internal links are meant to be followed; every other link keeps it."""
+    base = base_url.rstrip("/")
+    if not base:
+        return html
+
+    def fix(match: re.Match[str]) -> str:
+        href = _html.unescape(match.group(1))
+        if href == base or href.startswith(base + "/"):
+            return f'<a href="{match.group(1)}">'
+        return match.group(0)
+    return _NOFOLLOW.sub(fix, html)
+
+
 def replace_image_placeholders(html: str, urls: dict[str, str]) -> str:
     """``{{image:<filename>}}`` -> the image's URL (HTML-escaped); unknown ones vanish."""
     return _PLACEHOLDER.sub(lambda m: _html.escape(urls.get(m.group(1), ""), quote=True), html)

@@ -33,7 +33,14 @@ from automation_scripts.publishing import (
     with_code,
     wp_date,
 )
-from automation_scripts.publishing.safety import replace_image_placeholders, sanitize_html
+from automation_scripts.publishing.safety import (
+    follow_internal_links,
+    replace_image_placeholders,
+    run_marker,
+    run_of,
+    sanitize_html,
+)
+from automation_scripts.publishing.structured_data import article_json_ld, json_ld_script
 
 log = logging.getLogger(__name__)
 
@@ -298,11 +305,17 @@ class WordPressPublisher:
     """Publishes to one WordPress site. ``client`` creates media and posts (the rotated
     author); ``lookup_client`` (the site's own account) finds posts and terms."""
 
-    def __init__(self, client: WordPressClient, lookup_client: WordPressClient | None = None
-                 ) -> None:
+    def __init__(self, client: WordPressClient, lookup_client: WordPressClient | None = None,
+                 *, structured_data: bool = False,
+                 terms: dict[tuple[str, str], int] | None = None) -> None:
         self.client = client
         self.lookup = lookup_client or client
-        self._terms: dict[tuple[str, str], int] = {}
+        # (taxonomy, lower-case name) -> term id; the caller may share one per site.
+        self._terms: dict[tuple[str, str], int] = {} if terms is None else terms
+        # The site's ``structured_data`` option: JSON-LD goes into the post only when the
+        # posting user may save it (unfiltered_html), else WordPress would show it as text.
+        self.structured_data = structured_data
+        self._may_embed: bool | None = None
         # Called before every post-creating request; raises (ReservationLost) when this
         # attempt no longer holds the slug, so it never creates a post another attempt makes.
         self.fence: Callable[[], None] | None = None
@@ -361,29 +374,108 @@ class WordPressPublisher:
                                  data={"alt_text": image.alt, "title": image.alt[:100]})
         return {"id": int(media["id"]), "source_url": str(media.get("source_url") or "")}
 
-    def publish(self, article: Article, *, status: str, date_gmt: datetime | None = None
-                ) -> PublishResult:
+    def publish(self, article: Article, *, status: str, date_gmt: datetime | None = None,
+                run_id: str = "") -> PublishResult:
         if status not in POST_STATUSES:
             raise PublishError(f"status must be one of {', '.join(POST_STATUSES)}")
+        payload = self._payload(article, run_id)
+        payload.update(slug=article.slug, status=status)
+        if date_gmt is not None:
+            payload["date_gmt"] = wp_date(date_gmt)
+        return self.create_post(payload)
+
+    def update(self, post_id: str, article: Article, *, status: str, run_id: str
+               ) -> PublishResult:
+        """Update the post in place (new content, new featured image); marked with
+        ``run_id`` so a retry of the same run can tell the update was applied."""
+        payload = self._payload(article, run_id)
+        if status in ("draft", "publish"):
+            payload["status"] = status
+        if self.fence is not None:
+            self.fence()
+        post = self.client.json("POST", f"posts/{int(post_id)}", json=payload)
+        return PublishResult(str(post["id"]), str(post.get("link") or ""),
+                             str(post.get("status") or status), existed=True)
+
+    def applied_run(self, post_id: str) -> str:
+        """The run whose content the post carries ("" when unmarked)."""
+        post = self.lookup.json("GET", f"posts/{int(post_id)}",
+                                params={"context": "edit", "_fields": "id,content"})
+        content = post.get("content") if isinstance(post, dict) else None
+        raw = content.get("raw") if isinstance(content, dict) else ""
+        return run_of(str(raw or ""))
+
+    def _payload(self, article: Article, run_id: str) -> dict[str, Any]:
+        """Terms, uploaded images and the post fields shared by create and update."""
         categories = [self.term_id("categories", c) for c in article.categories if c.strip()]
         tags = [self.term_id("tags", t) for t in article.tags if t.strip()]
         urls: dict[str, str] = {}
-        featured = 0
+        featured, featured_url = 0, ""
         for image in article.images:
             media = self.upload_image(image)
             urls[image.filename] = media["source_url"]
             if image.role == "featured" and not featured:
-                featured = media["id"]
-        payload: dict[str, Any] = {
-            "title": article.title, "slug": article.slug, "status": status,
-            "content": sanitize_html(replace_image_placeholders(article.html, urls)),
-            "excerpt": article.excerpt, "categories": categories, "tags": tags,
-        }
+                featured, featured_url = media["id"], media["source_url"]
+        content = follow_internal_links(
+            sanitize_html(replace_image_placeholders(article.html, urls)),
+            self.lookup.base_url)
+        if self.structured_data and self.may_embed_json_ld():
+            content += "\n" + json_ld_script(article_json_ld(
+                article, image_url=featured_url, published=datetime.now(UTC)))
+        if run_id:
+            content += "\n" + run_marker(run_id)
+        payload: dict[str, Any] = {"title": article.title, "content": content,
+                                   "excerpt": article.excerpt, "categories": categories,
+                                   "tags": tags}
         if featured:
             payload["featured_media"] = featured
-        if date_gmt is not None:
-            payload["date_gmt"] = wp_date(date_gmt)
-        return self.create_post(payload)
+        return payload
+
+    def may_embed_json_ld(self) -> bool:
+        """Whether the posting user has ``unfiltered_html`` (asked once per publisher)."""
+        if self._may_embed is None:
+            try:
+                me = self.client.json("GET", "users/me", params={"context": "edit"})
+                caps = me.get("capabilities") if isinstance(me, dict) else {}
+                self._may_embed = bool(isinstance(caps, dict) and caps.get("unfiltered_html"))
+            except PublishError as exc:
+                log.warning("could not read the WordPress user's capabilities: %s", exc)
+                self._may_embed = False
+        return self._may_embed
+
+    def published_posts(self, *, search: str = "", categories: list[int] | None = None,
+                        limit: int = 100) -> list[dict[str, Any]]:
+        """The site's own published posts (newest first): id, slug, link, title, date,
+        categories. Drafts, scheduled and private posts are never in it."""
+        params: dict[str, Any] = {"status": "publish", "per_page": max(1, min(limit, 100)),
+                                  "orderby": "date", "order": "desc",
+                                  "_fields": "id,slug,link,title,date_gmt,categories"}
+        if search:
+            params["search"] = search
+        if categories:
+            params["categories"] = ",".join(str(c) for c in categories)
+        found = self.lookup.json("GET", "posts", params=params)
+        return [p for p in found if isinstance(p, dict) and p.get("status", "publish")
+                == "publish" and p.get("link")] if isinstance(found, list) else []
+
+    def category_names(self, ids: list[int]) -> dict[int, str]:
+        """Names of categories by id (one request)."""
+        if not ids:
+            return {}
+        terms = self.lookup.json("GET", "categories", params={
+            "include": ",".join(str(i) for i in sorted(set(ids))), "per_page": 100,
+            "_fields": "id,name"})
+        return {int(t["id"]): _html.unescape(str(t.get("name") or "")) for t in terms
+                if isinstance(t, dict) and "id" in t} if isinstance(terms, list) else {}
+
+    def category_id(self, name: str) -> int | None:
+        """The id of an existing category (None when the site has none of that name)."""
+        found = self.lookup.json("GET", "categories", params={"search": name, "per_page": 100,
+                                                               "_fields": "id,name"})
+        for term in found if isinstance(found, list) else []:
+            if _html.unescape(str(term.get("name", ""))).strip().lower() == name.lower():
+                return int(term["id"])
+        return None
 
     def create_post(self, payload: dict[str, Any]) -> PublishResult:
         """POST the post once per attempt; after a transient failure (the request may have
@@ -421,6 +513,10 @@ class WordPressPublisher:
         two drafts share it), a duplicate was just made: delete ours and use the older one."""
         mine = PublishResult(str(post["id"]), str(post.get("link") or ""),
                              str(post.get("status") or status))
+        if status != "draft" and post.get("slug") == slug:
+            # WordPress makes the slug of a post that is not a draft unique among all posts:
+            # ours kept it, so no other post has it (a draft may share its slug: look).
+            return mine
         try:
             others = [p for p in self._posts_with_slug(slug) if str(p["id"]) != mine.post_id]
         except PublishError as exc:

@@ -181,10 +181,17 @@ class StockAutomation:
     report_file = "report.json"
     cpu_bound = True                # three charts a ticker: made in the generation processes
 
+    link_category = CATEGORY        # internal links with same_category: this category's posts
+
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
         self.writer: Writer = writer_from_settings(self.settings)
         self.charts = StockCharts()
+
+    @staticmethod
+    def link_topic(item: PreparedItem) -> str:
+        """What the runner searches the site's posts for (internal links): the ticker."""
+        return str(item.input)
 
     # -- submit time ---------------------------------------------------------------------------
 

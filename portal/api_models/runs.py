@@ -40,6 +40,8 @@ class RunItem(Model):
     attempts: int
     title: str | None = None
     report_url: str | None = None
+    writer: str | None = Field(None, description='Who wrote it: "template" or "llm:<model>".')
+    writer_note: str = Field("", description="Why the template wrote it when an LLM was asked.")
 
 
 class Run(Model):
