@@ -30,9 +30,11 @@ from automation_scripts.base import (
 )
 from automation_scripts.publishing import PublishError, PublishResult
 from runner.generation import IN_THREAD, GenerationPool
-from runner.pipeline import ItemPipeline, Lane, publishing_slots
+from runner.links import SiteLinks
 from runner.notifications import Notices
+from runner.pipeline import ItemPipeline, Lane, publishing_slots
 from runner.progress import ProgressReporter, RunPercent
+from runner.publishing import run_mode
 from runner.views import remaining_count
 from runner.workdirs import Workdirs
 from storage.base import (
@@ -146,6 +148,7 @@ class RunWorker:
         self.thread: threading.Thread | None = None
         self.last_check: float | None = None
         self.lost = False                   # the lease went to another instance
+        self.site_links = SiteLinks(None, publishing, store=store)   # set per run in _work
 
     def start(self) -> None:
         """Run ``work`` on a daemon thread."""
@@ -191,9 +194,14 @@ class RunWorker:
                               percent=100 * finished / total if total else 0,
                               data={"total": total, "remaining": len(todo)})
             generator = self._generator(automation)
+            site = self.store.get_site(run.user_id, run.site_id)
+            # The site as the automation sees it (its words, its internal links), per run.
+            self.site_links = SiteLinks(site, self.publishing, store=self.store,
+                                        category=getattr(automation, "link_category", None),
+                                        topic=getattr(automation, "link_topic", None))
             pipeline = ItemPipeline(
                 check=self.check, generating=generator.slots,
-                publishing=publishing_slots(self.store.get_site(run.user_id, run.site_id)),
+                publishing=publishing_slots(site),
                 poll=self.settings.checkpoint_interval, name=self.run_id[:8])
             share = RunPercent(total, finished)
             pipeline.run(todo, lambda lane: self._do_item(
@@ -342,7 +350,8 @@ class RunWorker:
         """An item whose slug the site's ledger already holds is not made again: published
         when this run made it (a crash after publishing), else skipped."""
         run, item = turn.run, turn.item
-        entry = self.publishing.already_published(run.user_id, run.site_id, item.key)
+        entry = self.publishing.already_published(run.user_id, run.site_id, item.key,
+                                                  run_id=run.id, mode=run_mode(run.options))
         if entry is None:
             return False
         post = {"post_id": _str(entry.post_id), "post_url": entry.post_url}
@@ -387,12 +396,13 @@ class RunWorker:
                               None if percent is None else turn.percent(0.9 * float(percent)),
                               {**turn.base, **extra})
 
+        prepared = PreparedItem(item.key, item.input, item.label)
         ctx = ItemContext(run_id=run.id, user_id=run.user_id, index=item.position,
                           total=turn.total, options=dict(run.options), workdir=workdir,
                           progress=item_progress, checkpoint=turn.lane.check,
-                          services=self.settings.services)
-        return generator.process(automation, PreparedItem(item.key, item.input, item.label),
-                                 ctx)
+                          services=self.settings.services,
+                          site=self.site_links.context_for(prepared))
+        return generator.process(automation, prepared, ctx)
 
     def _publish(self, turn: _Turn, reporter: ProgressReporter, article: Article
                  ) -> PublishResult:
@@ -411,7 +421,9 @@ class RunWorker:
         files = sorted(p.name for p in workdir.iterdir()) if workdir.exists() else []
         recorded: dict[str, Any] = {
             "title": article.title, "excerpt": article.excerpt, "status": result.status,
-            "existed": result.existed, "workdir": str(workdir), "files": files}
+            "existed": result.existed, "workdir": str(workdir), "files": files,
+            "updated": result.updated, "writer": article.writer,
+            "writer_note": article.writer_note}
         report_file = getattr(automation, "report_file", None)
         if report_file and (workdir / report_file).is_file():
             recorded["report"] = report_file
