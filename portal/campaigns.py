@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from portal.access import current_user_id
 from portal.errors import InvalidRequest, NotFound
@@ -293,7 +293,8 @@ def page_new():
     if request.method == "GET":
         kind = request.args.get("kind", "stock")
         return _form_page({"kind": kind if kind in KINDS else "stock", "preset": "weekdays",
-                           "time": "07:00", "timezone": "UTC", "per_run": 5, "repeat": "on",
+                           "time": "07:00", "timezone": current_user.timezone,
+                           "per_run": 5, "repeat": "on",
                            "catch_up_minutes": 60})
     form = request.form.to_dict()
     kind = form.get("kind", "")

@@ -220,3 +220,11 @@ def test_account_pages_need_sign_in(client: FlaskClient) -> None:
     assert client.get("/account").status_code == 302
     assert client.get("/api/account").status_code == 401
     assert client.get("/api/tokens").status_code == 401
+
+
+def test_new_campaigns_start_in_the_account_time_zone(client: FlaskClient,
+                                                      auth: AuthActions) -> None:
+    auth.signed_in()
+    client.patch("/api/account", headers=auth.headers(), json={"timezone": "Asia/Kolkata"})
+    page = client.get("/campaigns/new").get_data(as_text=True)
+    assert 'value="Asia/Kolkata"' in page
