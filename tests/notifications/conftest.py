@@ -98,3 +98,29 @@ class Clock:
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
+
+    def catch_up(self) -> datetime:
+        """Never behind the real time (records stamped by the store use it)."""
+        self.now = max(self.now, datetime.now(UTC))
+        return self.now
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Any]:
+    """A real HTTP webhook receiver on 127.0.0.1 (see receivers.Endpoint)."""
+    from tests.notifications.receivers import Endpoint
+
+    receiver = Endpoint()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def mail_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port, started."""
+    from tests.notifications.receivers import MailServer
+    from tests.support.procs import free_port
+
+    server = MailServer(free_port()).start()
+    yield server
+    server.stop()
