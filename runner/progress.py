@@ -74,8 +74,8 @@ class ProgressReporter:
         self._clock = clock
         self._timer_factory = timer_factory
         self._lock = threading.RLock()
-        self._percent = int(run.percent or 0)
-        self._stored_percent = self._percent
+        self._percent = max(int(run.percent or 0), _last_sent_percent(store, run))
+        self._stored_percent = int(run.percent or 0)
         self._last_stage: dict[Any, str] = {}     # per item (its index); None: the run's own
         self._last_intermediate_at: float | None = None
         self._pending: dict[str, Any] | None = None
@@ -189,6 +189,16 @@ class ProgressReporter:
             self._emit(event, payload, self.room)
         except Exception:   # a broken socket layer must not fail the run; the event is stored
             log.exception("emitting %s for run %s failed", event, self.run_id)
+
+
+def _last_sent_percent(store: Store, run: Run) -> int:
+    """The percent of the run's newest stored events: a process killed between storing an
+    event and the run's percent leaves the run's figure behind the event's."""
+    if not run.last_seq:
+        return 0
+    events = store.list_events(run.id, after_seq=max(0, run.last_seq - 1))
+    return max((int(e["percent"]) for e in events if isinstance(e.get("percent"), int)),
+               default=0)
 
 
 def _item_of(data: dict[str, Any] | None) -> Any:

@@ -17,16 +17,17 @@ from tests.support.test_automations import TestAutomation
 
 
 class CpuTestAutomation(TestAutomation):
-    """``kind = "test_cpu"``; its articles say which process made them (``made_by``)."""
+    """``kind = "test_cpu"``; each item's workdir says which process makes it
+    (``made_by.txt``, written before the item's steps)."""
 
     __test__ = False
     kind = "test_cpu"
     cpu_bound = True
 
     def process(self, item: PreparedItem, ctx: ItemContext) -> Article:
-        article = super().process(item, ctx)
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
         (ctx.workdir / "made_by.txt").write_text(str(os.getpid()))
-        return article
+        return super().process(item, ctx)
 
 
 def create(settings: Mapping[str, Any]) -> list[CpuTestAutomation]:

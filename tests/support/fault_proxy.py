@@ -11,7 +11,8 @@ Other faults: ``strip_authorization`` (a host that eats the Authorization header
 ``inject`` (answer the first matching requests with a canned status, e.g. 503 or 429 with
 Retry-After, without forwarding them), ``hold`` (park the first matching requests until the
 test sets ``gate``; ``arrived`` is set when one is parked: a slow-but-alive client).
-``seen`` records (method, path) of every request.
+``seen`` records (method, path) of every request; ``most_in_flight`` the most requests the
+upstream server was handling at once through the proxy.
 It runs in a thread of the test process, bound to 127.0.0.1 on a free port.
 """
 
@@ -59,6 +60,8 @@ class FaultProxy:
         self.gate = threading.Event()
         self.arrived = threading.Event()
         self.seen: list[tuple[str, str]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.dropped: list[tuple[str, str, int]] = []     # (method, path, upstream status)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -135,12 +138,17 @@ class FaultProxy:
                     headers["Content-Length"] = str(len(body))
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port,
                                                       timeout=120)
+                with proxy._lock:
+                    proxy.in_flight += 1
+                    proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
                 try:
                     upstream.request(method, path, body=body or None, headers=headers)
                     response = upstream.getresponse()
                     payload = response.read()
                 finally:
                     upstream.close()
+                    with proxy._lock:
+                        proxy.in_flight -= 1
                 if proxy._take(proxy.drop_responses, method, route):
                     # The server did the work; the client never hears about it.
                     with proxy._lock:
