@@ -17,6 +17,7 @@ from storage.campaign_records import CAMPAIGN_STATES as CAMPAIGN_STATES
 from storage.campaign_records import FIRE_OUTCOMES as FIRE_OUTCOMES
 from storage.campaign_records import Campaign, Fire
 from storage.clock import utcnow
+from storage.paging import Cursor
 
 # ---------------------------------------------------------------------------------------------
 # Errors: a small tree, so callers catch at the level they care about.
@@ -145,6 +146,8 @@ class Run:
     fire_id: str | None = None          # that fire: unique, so one fire makes at most one run
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    events_pruned_at: datetime | None = None    # retention removed its event log / workdir
+    files_pruned_at: datetime | None = None
 
 
 @dataclass
@@ -403,10 +406,13 @@ class Store(Protocol):
     def get_run(self, run_id: str) -> Run | None: ...
 
     def list_runs(self, user_id: str | None = None, statuses: Iterable[str] | None = None,
-                  limit: int = 50, offset: int = 0, campaign_id: str | None = None
-                  ) -> list[Run]:
-        """Newest first. ``user_id=None`` lists every user's (recovery, leases);
-        ``campaign_id`` keeps the runs that campaign's fires started."""
+                  limit: int = 50, offset: int = 0, campaign_id: str | None = None, *,
+                  kind: str | None = None, site_id: str | None = None,
+                  created_from: datetime | None = None, created_to: datetime | None = None,
+                  after: Cursor | None = None, oldest_first: bool = False) -> list[Run]:
+        """By ``(created_at, id)``, newest first unless ``oldest_first``; ``user_id=None``: every
+        user's; ``created_from <= created_at < created_to``; ``after``: the rows following
+        that Cursor in this order (keyset paging)."""
 
     def transition_run(self, run_id: str, expected: Iterable[str], new_status: str, *,
                        outbox: Sequence[OutboxEvent] = (), **changes: Any) -> Run:
@@ -473,8 +479,10 @@ class Store(Protocol):
     def get_post(self, user_id: str, site_id: str, slug: str) -> LedgerEntry | None: ...
 
     def list_posts(self, user_id: str, site_id: str | None = None, limit: int = 50,
-                   offset: int = 0) -> list[LedgerEntry]:
-        """Newest first; every site of the user when ``site_id`` is None."""
+                   offset: int = 0, *, kind: str | None = None, after: Cursor | None = None,
+                   oldest_first: bool = False) -> list[LedgerEntry]:
+        """Newest first (``created_at``, then site and slug); every site of the user when
+        ``site_id`` is None; ``after`` as for ``list_runs``."""
 
     # campaigns -----------------------------------------------------------------------------
     def create_campaign(self, campaign: Campaign) -> Campaign:

@@ -50,6 +50,7 @@ from storage.base import (
     Webhook,
     WebhookAttempt,
 )
+from storage.housekeeping import Job
 
 T = TypeVar("T")
 
@@ -64,7 +65,7 @@ TIME_FIELDS: dict[type, tuple[str, ...]] = {
     User: ("created_at",),
     ApiToken: ("created_at", "last_used_at"),
     Site: ("created_at", "updated_at"),
-    Run: ("lease_until", "created_at", "updated_at"),
+    Run: ("lease_until", "created_at", "updated_at", "events_pruned_at", "files_pruned_at"),
     Item: ("updated_at",),
     LedgerEntry: ("published_at", "created_at", "reserved_at"),
     Campaign: ("next_fire_at", "created_at", "updated_at"),
@@ -74,6 +75,7 @@ TIME_FIELDS: dict[type, tuple[str, ...]] = {
     WebhookAttempt: ("created_at",),
     OutboxEvent: ("created_at",),
     Delivery: ("next_attempt_at", "created_at", "updated_at", "delivered_at"),
+    Job: ("lease_until", "next_run_at", "last_started_at", "last_finished_at"),
 }
 
 

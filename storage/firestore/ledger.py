@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
-from storage._common import aware_utc, check_page, day_of
+from storage._common import aware_utc, day_of
+from storage._listing import check_listing
 from storage.base import ConflictError, DailyLimitReached, LedgerEntry, NotFoundError, utcnow
-from storage.firestore.connection import DOC_ID, FirestoreConnection, from_doc, to_doc
+from storage.firestore.connection import DOC_ID, FirestoreConnection, doc_key, from_doc, to_doc
+from storage.paging import Cursor
 
 
 class LedgerMixin(FirestoreConnection):
@@ -115,19 +118,41 @@ class LedgerMixin(FirestoreConnection):
         return self._post_from(snap) if snap.exists else None
 
     def list_posts(self, user_id: str, site_id: str | None = None, limit: int = 50,
-                   offset: int = 0) -> list[LedgerEntry]:
-        check_page(limit, offset)
+                   offset: int = 0, *, kind: str | None = None, after: Cursor | None = None,
+                   oldest_first: bool = False) -> list[LedgerEntry]:
+        check_listing(limit, offset, after, 2)
         if limit == 0:
             return []
         site_ids = [site_id] if site_id is not None else [
             s.id for s in self._user(user_id).collection("sites").select([]).stream()]
-        # Newest first per site, then merged: no collection-group index is needed.
+        # Each site's ledger in (created_at, slug) order, then merged with the site id as the
+        # middle key: no collection-group index is needed.
         found: list[LedgerEntry] = []
         for sid in site_ids:
-            query = (self._site(user_id, sid).collection("posts")
-                     .order_by("created_at", direction=firestore.Query.DESCENDING)
-                     .order_by(DOC_ID, direction=firestore.Query.DESCENDING)
-                     .limit(offset + limit))
-            found.extend(self._post_from(s) for s in query.stream())
-        found.sort(key=lambda p: (p.created_at, p.slug), reverse=True)
+            query = self._posts_after(user_id, sid, kind, after, oldest_first)
+            found.extend(self._post_from(s) for s in query.limit(offset + limit).stream())
+        found.sort(key=lambda p: (p.created_at, p.site_id, doc_key(p.slug)),
+                   reverse=not oldest_first)
         return found[offset:offset + limit]
+
+    def _posts_after(self, user_id: str, site_id: str, kind: str | None, after: Cursor | None,
+                     oldest_first: bool) -> Any:
+        """One site's part of a listing: the entries that follow ``after`` in the merged
+        ``(created_at, site_id, slug)`` order."""
+        direction = firestore.Query.ASCENDING if oldest_first else firestore.Query.DESCENDING
+        query: Any = self._site(user_id, site_id).collection("posts")
+        if kind is not None:
+            query = query.where(filter=FieldFilter("kind", "==", kind))
+        query = query.order_by("created_at", direction=direction).order_by(DOC_ID,
+                                                                           direction=direction)
+        if after is None:
+            return query
+        when, after_site, after_slug = aware_utc(after.created_at), *after.key
+        if site_id == after_site:
+            return query.start_after({"created_at": when, "__name__": doc_key(after_slug)})
+        # Another site: its entries at the cursor's very time come before or after it by site.
+        later_site = site_id > after_site
+        same_time_follows = later_site if oldest_first else not later_site
+        op = (">=" if same_time_follows else ">") if oldest_first else \
+            ("<=" if same_time_follows else "<")
+        return query.where(filter=FieldFilter("created_at", op, when))

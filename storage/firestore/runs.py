@@ -26,7 +26,9 @@ from storage._common import (
     jsonable,
     new_id,
 )
+from storage._listing import check_listing, empty_range
 from storage.base import (
+    RUN_FINAL,
     ConflictError,
     DuplicateError,
     Item,
@@ -36,8 +38,18 @@ from storage.base import (
     Run,
     utcnow,
 )
-from storage.firestore.connection import DOC_ID, FirestoreConnection, encode, from_doc, to_doc
+from storage.firestore.connection import (
+    DOC_ID,
+    FirestoreConnection,
+    doc_key,
+    encode,
+    from_doc,
+    to_doc,
+)
 from storage.firestore.notifications import read_outbox, write_outbox
+from storage.paging import Cursor
+
+_DELETE_BATCH = 400         # deletes per commit when a run's events are pruned
 
 
 class RunsMixin(FirestoreConnection):
@@ -89,23 +101,32 @@ class RunsMixin(FirestoreConnection):
         return self._run_from(snap) if snap.exists else None
 
     def list_runs(self, user_id: str | None = None, statuses: Iterable[str] | None = None,
-                  limit: int = 50, offset: int = 0, campaign_id: str | None = None
-                  ) -> list[Run]:
-        check_page(limit, offset)
-        query: Any = self._client.collection("runs")
-        if user_id is not None:
-            query = query.where(filter=FieldFilter("user_id", "==", user_id))
-        if campaign_id is not None:
-            query = query.where(filter=FieldFilter("campaign_id", "==", campaign_id))
-        if statuses is not None:
-            wanted = sorted(expected_set(statuses))
-            if not wanted:
-                return []
-            query = query.where(filter=FieldFilter("status", "in", wanted))
-        if limit == 0:
+                  limit: int = 50, offset: int = 0, campaign_id: str | None = None, *,
+                  kind: str | None = None, site_id: str | None = None,
+                  created_from: datetime | None = None, created_to: datetime | None = None,
+                  after: Cursor | None = None, oldest_first: bool = False) -> list[Run]:
+        check_listing(limit, offset, after, 1, created_from, created_to)
+        wanted = None if statuses is None else sorted(expected_set(statuses))
+        if limit == 0 or wanted == [] or empty_range(created_from, created_to):
             return []
-        query = (query.order_by("created_at", direction=firestore.Query.DESCENDING)
-                 .order_by(DOC_ID, direction=firestore.Query.DESCENDING))
+        query: Any = self._client.collection("runs")
+        for name, value in (("user_id", user_id), ("campaign_id", campaign_id),
+                            ("kind", kind), ("site_id", site_id)):
+            if value is not None:
+                query = query.where(filter=FieldFilter(name, "==", value))
+        if wanted is not None:
+            query = query.where(filter=FieldFilter("status", "==", wanted[0])) \
+                if len(wanted) == 1 else query.where(filter=FieldFilter("status", "in", wanted))
+        if created_from is not None:
+            query = query.where(filter=FieldFilter("created_at", ">=", aware_utc(created_from)))
+        if created_to is not None:
+            query = query.where(filter=FieldFilter("created_at", "<", aware_utc(created_to)))
+        direction = firestore.Query.ASCENDING if oldest_first else firestore.Query.DESCENDING
+        query = query.order_by("created_at", direction=direction).order_by(DOC_ID,
+                                                                           direction=direction)
+        if after is not None:
+            query = query.start_after({"created_at": aware_utc(after.created_at),
+                                       "__name__": doc_key(after.key[0])})
         if offset:
             query = query.offset(offset)
         return [self._run_from(s) for s in query.limit(limit).stream()]
@@ -228,6 +249,55 @@ class RunsMixin(FirestoreConnection):
         if limit is not None:
             query = query.limit(limit)
         return [json.loads(s.get("body")) for s in query.stream()]
+
+    # retention ---------------------------------------------------------------------------------
+    def list_prunable_runs(self, finished_before: datetime, limit: int = 100,
+                           after: Cursor | None = None) -> list[Run]:
+        check_listing(limit, 0, after, 1)
+        if limit == 0:
+            return []
+        query = (self._client.collection("runs")
+                 .where(filter=FieldFilter("events_pruned_at", "==", None))
+                 .where(filter=FieldFilter("status", "in", list(RUN_FINAL)))
+                 .where(filter=FieldFilter("updated_at", "<", aware_utc(finished_before)))
+                 .order_by("updated_at").order_by(DOC_ID))
+        if after is not None:
+            query = query.start_after({"updated_at": aware_utc(after.created_at),
+                                       "__name__": doc_key(after.key[0])})
+        return [self._run_from(s) for s in query.limit(limit).stream()]
+
+    def prune_run(self, run_id: str, *, finished_before: datetime, when: datetime,
+                  files_pruned: bool) -> Run:
+        ref = self._run(run_id)
+        cutoff, stamp = aware_utc(finished_before), aware_utc(when)
+
+        def mark(t: firestore.Transaction) -> Run:
+            snap = ref.get(transaction=t)
+            if not snap.exists:
+                raise NotFoundError(f"no run {run_id}")
+            run = self._run_from(snap)
+            if run.status not in RUN_FINAL or run.updated_at >= cutoff:
+                raise ConflictError(f"run {run_id} changed since it finished",
+                                    current=run.status)
+            changes = {"events_pruned_at": run.events_pruned_at or stamp}
+            if files_pruned:
+                changes["files_pruned_at"] = run.files_pruned_at or stamp
+            t.update(ref, changes)
+            return Run(**{**run.__dict__, **changes})
+
+        # Marked first, in the compare-and-set: a retry after this point writes seqs above
+        # ``last_seq``, which the deletes below never reach.
+        run = self._tx(f"run:{run_id}", mark)
+        events = (ref.collection("events").where(filter=FieldFilter("seq", "<=", run.last_seq))
+                  .select([]).limit(_DELETE_BATCH))
+        while True:
+            batch, found = self._client.batch(), 0
+            for snap in events.stream():
+                batch.delete(snap.reference)
+                found += 1
+            if not found:
+                return run
+            batch.commit()
 
     # leases ------------------------------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:

@@ -39,6 +39,7 @@ from storage.base import (
     Webhook,
     WebhookAttempt,
 )
+from storage.housekeeping import Job
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -57,12 +58,13 @@ JSON_COLUMNS: dict[type, tuple[str, ...]] = {
     WebhookAttempt: (),
     OutboxEvent: ("data", "deliveries"),
     Delivery: (),
+    Job: ("last_result",),
 }
 TIME_COLUMNS: dict[type, tuple[str, ...]] = {
     User: ("created_at",),
     ApiToken: ("created_at", "last_used_at"),
     Site: ("created_at", "updated_at"),
-    Run: ("lease_until", "created_at", "updated_at"),
+    Run: ("lease_until", "created_at", "updated_at", "events_pruned_at", "files_pruned_at"),
     Item: ("updated_at",),
     LedgerEntry: ("published_at", "created_at", "reserved_at"),
     Campaign: ("next_fire_at", "created_at", "updated_at"),
@@ -72,6 +74,7 @@ TIME_COLUMNS: dict[type, tuple[str, ...]] = {
     WebhookAttempt: ("created_at",),
     OutboxEvent: ("created_at",),
     Delivery: ("next_attempt_at", "created_at", "updated_at", "delivered_at"),
+    Job: ("lease_until", "next_run_at", "last_started_at", "last_finished_at"),
 }
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage._common import aware_utc, check_page, day_of
+from storage._common import aware_utc, day_of
+from storage._listing import check_listing, cursor_values
 from storage.base import ConflictError, DailyLimitReached, LedgerEntry, NotFoundError, utcnow
+from storage.paging import Cursor
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
 
 _POST_KEY = "user_id = ? AND site_id = ? AND slug = ?"
@@ -33,7 +35,13 @@ class LedgerMixin(SQLiteConnection):
         PRIMARY KEY (user_id, site_id, slug)
     );
     CREATE INDEX IF NOT EXISTS posts_by_day ON posts(site_id, day);
-    CREATE INDEX IF NOT EXISTS posts_by_user ON posts(user_id, created_at);
+    DROP INDEX IF EXISTS posts_by_user;
+    CREATE INDEX IF NOT EXISTS posts_user_time ON posts(user_id, created_at, site_id, slug);
+    CREATE INDEX IF NOT EXISTS posts_user_site_time ON posts(user_id, site_id, created_at, slug);
+    CREATE INDEX IF NOT EXISTS posts_user_kind_time
+        ON posts(user_id, kind, created_at, site_id, slug);
+    CREATE INDEX IF NOT EXISTS posts_user_site_kind_time
+        ON posts(user_id, site_id, kind, created_at, slug);
     """
     ADDED_COLUMNS = (
         ("posts", "attempt", "TEXT NOT NULL DEFAULT ''"),
@@ -120,12 +128,19 @@ class LedgerMixin(SQLiteConnection):
         return decode(LedgerEntry, row) if row else None
 
     def list_posts(self, user_id: str, site_id: str | None = None, limit: int = 50,
-                   offset: int = 0) -> list[LedgerEntry]:
-        check_page(limit, offset)
-        where, args = "user_id = ?", [user_id]
-        if site_id is not None:
-            where += " AND site_id = ?"
-            args.append(site_id)
-        rows = self._all(f"SELECT * FROM posts WHERE {where} ORDER BY created_at DESC, slug DESC "
-                         "LIMIT ? OFFSET ?", [*args, limit, offset])
+                   offset: int = 0, *, kind: str | None = None, after: Cursor | None = None,
+                   oldest_first: bool = False) -> list[LedgerEntry]:
+        check_listing(limit, offset, after, 2)
+        where, args = ["user_id = ?"], [user_id]
+        for column, value in (("site_id", site_id), ("kind", kind)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if after is not None:
+            where.append(f"(created_at, site_id, slug) {'>' if oldest_first else '<'} (?, ?, ?)")
+            args.extend(cursor_values(after))
+        order = "ASC" if oldest_first else "DESC"
+        rows = self._all(f"SELECT * FROM posts WHERE {' AND '.join(where)} ORDER BY "
+                         f"created_at {order}, site_id {order}, slug {order} LIMIT ? OFFSET ?",
+                         [*args, limit, offset])
         return [decode(LedgerEntry, r) for r in rows]

@@ -1,4 +1,10 @@
-"""SQLite runs: a run, its items, its event log and its lease, one aggregate."""
+"""SQLite runs: a run, its items, its event log and its lease, one aggregate.
+
+Every listing is a walk of one index in ``(created_at, id)`` order: each filter the history
+offers has an index that starts with ``user_id`` and the filtered column and ends with the
+order (``id`` breaks ties), so a page reads its rows and no others, at any depth (keyset
+``after``), and a filter that matches nothing costs one index probe.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,9 @@ from storage._common import (
     new_id,
     to_iso,
 )
+from storage._listing import check_listing, cursor_values, empty_range
 from storage.base import (
+    RUN_FINAL,
     ConflictError,
     DuplicateError,
     Item,
@@ -34,8 +42,21 @@ from storage.base import (
     Run,
     utcnow,
 )
+from storage.paging import Cursor
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
 from storage.sqlite.notifications import write_outbox
+
+# The indexes a listing may walk, by the equality columns they start with (each ends in
+# created_at, id: the list order).
+_LISTING_INDEXES: dict[str, tuple[str, ...]] = {
+    "runs_user_time": ("user_id",),
+    "runs_user_status_time": ("user_id", "status"),
+    "runs_user_kind_time": ("user_id", "kind"),
+    "runs_user_site_time": ("user_id", "site_id"),
+    "runs_status_time": ("status",),
+    "runs_campaign_time": ("campaign_id",),
+}
+_PROBE_CAP = 2000
 
 
 class RunsMixin(SQLiteConnection):
@@ -59,8 +80,6 @@ class RunsMixin(SQLiteConnection):
         campaign_id TEXT,
         fire_id     TEXT
     );
-    CREATE INDEX IF NOT EXISTS runs_by_user ON runs(user_id, created_at);
-    CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at);
     CREATE TABLE IF NOT EXISTS items (
         run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
         position   INTEGER NOT NULL,
@@ -86,11 +105,25 @@ class RunsMixin(SQLiteConnection):
     ADDED_COLUMNS = (
         ("runs", "campaign_id", "TEXT"),
         ("runs", "fire_id", "TEXT"),
+        ("runs", "events_pruned_at", "TEXT"),
+        ("runs", "files_pruned_at", "TEXT"),
     )
-    # One fire makes at most one run: the fire id is the run's second unique key.
+    # One fire makes at most one run: the fire id is the run's second unique key. The
+    # listing indexes end in (created_at, id), the list order; the older ones without the
+    # tie-breaker go. ``runs_to_prune`` holds only finished runs retention has not done yet.
     LATE_SCHEMA = """
     CREATE UNIQUE INDEX IF NOT EXISTS runs_by_fire ON runs(fire_id);
-    CREATE INDEX IF NOT EXISTS runs_by_campaign ON runs(campaign_id, created_at);
+    DROP INDEX IF EXISTS runs_by_user;
+    DROP INDEX IF EXISTS runs_by_status;
+    DROP INDEX IF EXISTS runs_by_campaign;
+    CREATE INDEX IF NOT EXISTS runs_user_time ON runs(user_id, created_at, id);
+    CREATE INDEX IF NOT EXISTS runs_user_status_time ON runs(user_id, status, created_at, id);
+    CREATE INDEX IF NOT EXISTS runs_user_kind_time ON runs(user_id, kind, created_at, id);
+    CREATE INDEX IF NOT EXISTS runs_user_site_time ON runs(user_id, site_id, created_at, id);
+    CREATE INDEX IF NOT EXISTS runs_status_time ON runs(status, created_at, id);
+    CREATE INDEX IF NOT EXISTS runs_campaign_time ON runs(campaign_id, created_at, id);
+    CREATE INDEX IF NOT EXISTS runs_to_prune ON runs(updated_at, id)
+        WHERE events_pruned_at IS NULL AND status IN ('completed', 'cancelled', 'failed');
     """
 
     # runs --------------------------------------------------------------------------------------
@@ -134,27 +167,72 @@ class RunsMixin(SQLiteConnection):
         return decode(Run, row) if row else None
 
     def list_runs(self, user_id: str | None = None, statuses: Iterable[str] | None = None,
-                  limit: int = 50, offset: int = 0, campaign_id: str | None = None
-                  ) -> list[Run]:
-        check_page(limit, offset)
-        where, args = [], []
-        if user_id is not None:
-            where.append("user_id = ?")
-            args.append(user_id)
-        if campaign_id is not None:
-            where.append("campaign_id = ?")
-            args.append(campaign_id)
-        if statuses is not None:
-            wanted = sorted(expected_set(statuses))
-            if not wanted:
-                return []
-            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
-            args.extend(wanted)
-        sql = "SELECT * FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        return [decode(Run, r) for r in self._all(sql, [*args, limit, offset])]
+                  limit: int = 50, offset: int = 0, campaign_id: str | None = None, *,
+                  kind: str | None = None, site_id: str | None = None,
+                  created_from: datetime | None = None, created_to: datetime | None = None,
+                  after: Cursor | None = None, oldest_first: bool = False) -> list[Run]:
+        check_listing(limit, offset, after, 1, created_from, created_to)
+        wanted = None if statuses is None else sorted(expected_set(statuses))
+        if wanted == [] or empty_range(created_from, created_to):
+            return []
+        equal = {column: value for column, value in (
+            ("user_id", user_id), ("campaign_id", campaign_id), ("kind", kind),
+            ("site_id", site_id)) if value is not None}
+        ranges, range_args = [], []
+        if created_from is not None:
+            ranges.append("created_at >= ?")
+            range_args.append(to_iso(created_from))
+        if created_to is not None:
+            ranges.append("created_at < ?")
+            range_args.append(to_iso(created_to))
+        if after is not None:
+            ranges.append(f"(created_at, id) {'>' if oldest_first else '<'} (?, ?)")
+            range_args.extend(cursor_values(after))
+        order = "ASC" if oldest_first else "DESC"
+        order_by = f" ORDER BY created_at {order}, id {order}"
+        parts: list[str] = []
+        values: list[Any] = []
+        with self._lock:
+            # Several statuses: one ordered index walk per status, merged, so a user's few
+            # active runs are found without visiting their thousands of finished ones.
+            for status in wanted or [None]:
+                columns = {**equal, **({"status": status} if status else {})}
+                conditions = [f"{c} = ?" for c in columns] + ranges
+                args = [*columns.values(), *range_args]
+                hint = self._walk_index(columns, ranges, range_args)
+                parts.append(f"SELECT * FROM runs{hint}"
+                             + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+                values += args
+            if len(parts) == 1:
+                sql = parts[0] + order_by + " LIMIT ? OFFSET ?"
+            else:
+                inner = [f"SELECT * FROM ({part}{order_by} LIMIT {int(limit) + int(offset)})"
+                         for part in parts]
+                sql = f"SELECT * FROM ({' UNION ALL '.join(inner)}){order_by} LIMIT ? OFFSET ?"
+            rows = self._all(sql, [*values, limit, offset])
+        return [decode(Run, r) for r in rows]
+
+    def _walk_index(self, columns: dict[str, Any], ranges: list[str], range_args: list[Any]
+                    ) -> str:
+        """``INDEXED BY`` the listing index with the fewest rows in range when several fit
+        the equality filters (kind and status, say): SQLite has no per-value statistics, and
+        walking the wrong one visits every run of the other filter. Counting stops at
+        ``_PROBE_CAP`` entries of each (covering) index."""
+        usable = [(name, cols) for name, cols in _LISTING_INDEXES.items()
+                  if set(cols) <= set(columns)]
+        usable = [(name, cols) for name, cols in usable
+                  if not any(set(cols) < set(other) for _, other in usable)]
+        if len(usable) < 2:
+            return ""
+        sizes = []
+        for name, cols in usable:
+            where = " AND ".join([f"{c} = ?" for c in cols] + ranges)
+            count = self._db().execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM runs INDEXED BY {name} WHERE {where} "
+                f"LIMIT {_PROBE_CAP})", [*(columns[c] for c in cols), *range_args]
+            ).fetchone()[0]
+            sizes.append((count, name))
+        return f" INDEXED BY {min(sizes)[1]}"
 
     def transition_run(self, run_id: str, expected: Iterable[str], new_status: str, *,
                        outbox: Sequence[OutboxEvent] = (), **changes: Any) -> Run:
@@ -267,6 +345,39 @@ class RunsMixin(SQLiteConnection):
         rows = self._all("SELECT body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq "
                          "LIMIT ?", (run_id, after_seq, -1 if limit is None else limit))
         return [json.loads(r["body"]) for r in rows]
+
+    # retention ---------------------------------------------------------------------------------
+    def list_prunable_runs(self, finished_before: datetime, limit: int = 100,
+                           after: Cursor | None = None) -> list[Run]:
+        check_listing(limit, 0, after, 1)
+        where, args = "", [to_iso(finished_before)]
+        if after is not None:
+            where = " AND (updated_at, id) > (?, ?)"
+            args += cursor_values(after)
+        rows = self._all(
+            "SELECT * FROM runs WHERE events_pruned_at IS NULL AND status IN ('completed', "
+            f"'cancelled', 'failed') AND updated_at < ?{where} ORDER BY updated_at, id LIMIT ?",
+            (*args, limit))
+        return [decode(Run, r) for r in rows]
+
+    def prune_run(self, run_id: str, *, finished_before: datetime, when: datetime,
+                  files_pruned: bool) -> Run:
+        with self._tx() as db:
+            row = db.execute("SELECT status, updated_at, events_pruned_at FROM runs "
+                             "WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no run {run_id}")
+            if row["status"] not in RUN_FINAL or row["updated_at"] >= to_iso(finished_before):
+                raise ConflictError(f"run {run_id} changed since it finished",
+                                    current=row["status"])
+            db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            stamp = to_iso(when)
+            db.execute("UPDATE runs SET events_pruned_at = COALESCE(events_pruned_at, ?), "
+                       "files_pruned_at = CASE WHEN ? THEN COALESCE(files_pruned_at, ?) "
+                       "ELSE files_pruned_at END WHERE id = ?",
+                       (stamp, files_pruned, stamp, run_id))
+            return decode(Run, db.execute("SELECT * FROM runs WHERE id = ?",
+                                          (run_id,)).fetchone())
 
     # leases ------------------------------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:

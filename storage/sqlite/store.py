@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from storage.sqlite.campaigns import CampaignsMixin
+from storage.sqlite.jobs import JobsMixin
 from storage.sqlite.ledger import LedgerMixin
 from storage.sqlite.notifications import NotificationsMixin
 from storage.sqlite.runs import RunsMixin
+from storage.sqlite.seed import SeedMixin
 from storage.sqlite.sites import SitesMixin
 from storage.sqlite.tokens import TokensMixin
 from storage.sqlite.users import UsersMixin
 
 
 class SQLiteStore(UsersMixin, TokensMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin,
-                  NotificationsMixin):
+                  NotificationsMixin, JobsMixin, SeedMixin):
     """Store on one SQLite file (the embedded default, under instance/)."""

@@ -104,7 +104,7 @@ def test_a_file_made_before_campaigns_is_upgraded(tmp_path: Path) -> None:
     old_run = store.create_run(Run(id="", user_id=user.id, kind="stock", site_id="s"), [])
     store.close()
     with sqlite3.connect(path) as db:                   # as the release before campaigns
-        db.executescript("DROP INDEX runs_by_fire; DROP INDEX runs_by_campaign;"
+        db.executescript("DROP INDEX runs_by_fire; DROP INDEX runs_campaign_time;"
                          "ALTER TABLE runs DROP COLUMN fire_id;"
                          "ALTER TABLE runs DROP COLUMN campaign_id;"
                          "DROP TABLE fires; DROP TABLE campaigns;")

@@ -1,0 +1,137 @@
+"""storage/firestore.indexes.json holds every composite index the history queries need.
+
+The emulator answers any query without indexes, so this test records the structured query of
+every listing the history issues (runs by each filter and both directions, with cursors and
+dates; ledger entries by kind and site; retention's candidates) and checks each against the
+file the way Firestore decides: single-field indexes serve a query with no equality filter
+and one ordered field, or equalities alone; otherwise each equality field must be covered by
+a listed composite index of (equality fields..., then exactly the query's order) — Firestore
+merges such indexes for several equalities.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.cloud.firestore_v1.query import Query
+
+from storage.paging import Cursor
+from tests.history.test_paging_contract import history, ledger
+from tests.storage.test_contract import make_site, make_user
+
+INDEX_FILE = Path(__file__).resolve().parents[2] / "storage" / "firestore.indexes.json"
+EQUALITY = {"EQUAL", "IN", "ARRAY_CONTAINS", "ARRAY_CONTAINS_ANY", "IS_NULL"}
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def listed() -> dict[str, list[tuple[tuple[str, str], ...]]]:
+    by_group: dict[str, list[tuple[tuple[str, str], ...]]] = {}
+    for index in json.loads(INDEX_FILE.read_text())["indexes"]:
+        fields = tuple((f["fieldPath"], f["order"]) for f in index["fields"])
+        by_group.setdefault(index["collectionGroup"], []).append(fields)
+    return by_group
+
+
+def shape(query: Any) -> tuple[str, frozenset[str], tuple[tuple[str, str], ...]]:
+    """(collection, equality fields, order) of a query, from its protobuf."""
+    proto = query._to_protobuf()
+    collection = proto.from_[0].collection_id
+    filters = []
+    where = proto.where
+    stack = [where] if where else []
+    while stack:
+        node = stack.pop()
+        if node.composite_filter.filters:
+            stack.extend(node.composite_filter.filters)
+        elif node.field_filter.field.field_path:
+            filters.append((node.field_filter.field.field_path, node.field_filter.op.name))
+        elif node.unary_filter.field.field_path:
+            filters.append((node.unary_filter.field.field_path, node.unary_filter.op.name))
+    equal = frozenset(f for f, op in filters if op in EQUALITY)
+    order = tuple((o.field.field_path, o.direction.name) for o in proto.order_by)
+    return collection, equal, order
+
+
+def missing_index(collection: str, equal: frozenset[str], order: tuple[tuple[str, str], ...],
+                  indexes: dict[str, list[tuple[tuple[str, str], ...]]]) -> str | None:
+    ordered = [f for f, _ in order if f != "__name__"]
+    if not equal and len(ordered) <= 1:
+        return None                                      # a single-field index serves it
+    if not ordered:
+        return None                                      # equalities alone: merged
+    covering = [fields for fields in indexes.get(collection, [])
+                if fields[len(fields) - len(order):] == order
+                and {f for f, _ in fields[:len(fields) - len(order)]} <= equal
+                and all(o == "ASCENDING" for _, o in fields[:len(fields) - len(order)])]
+    covered = {f for fields in covering for f, _ in fields[:len(fields) - len(order)]}
+    if covered >= equal:
+        return None
+    return f"{collection}: {sorted(equal)} ordered by {order} (uncovered {sorted(equal - covered)})"
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    shapes: list[Any] = []
+    real_stream = Query.stream
+
+    def stream(self: Query, *args: Any, **kwargs: Any) -> Any:
+        shapes.append(shape(self))
+        return real_stream(self, *args, **kwargs)
+
+    monkeypatch.setattr(Query, "stream", stream)
+    yield shapes
+
+
+def test_every_history_query_has_its_index(firestore_store: Any, recorded: list[Any]) -> None:
+    store = firestore_store
+    user = make_user(store)
+    runs = history(store, user, 10)
+    sites = [make_site(store, user, name=f"S{n}").id for n in range(2)]
+    ledger(store, user, sites, 8)
+    cursor = Cursor.of_run(runs[3])
+    filters: list[dict[str, Any]] = [
+        {}, {"kind": "stock"}, {"site_id": "site-a"}, {"statuses": ["failed"]},
+        {"statuses": ["running", "paused", "queued"]}, {"campaign_id": "camp-1"},
+        {"kind": "stock", "site_id": "site-a", "statuses": ["completed"],
+         "campaign_id": "camp-1"},
+        {"created_from": T0, "created_to": T0 + timedelta(minutes=3)},
+        {"kind": "earnings", "created_from": T0},
+    ]
+    for kw in filters:
+        for oldest_first in (False, True):
+            store.list_runs(user, limit=5, oldest_first=oldest_first, **kw)
+            store.list_runs(user, limit=5, after=cursor, oldest_first=oldest_first, **kw)
+    store.list_runs(statuses=["running", "pausing"], limit=100)            # recovery
+    store.list_runs(campaign_id="camp-1", limit=10)
+    post_cursor = Cursor(T0, (sites[0], "post-01"))
+    for kw in ({}, {"kind": "stock"}, {"site_id": sites[1]},
+               {"site_id": sites[1], "kind": "stock"}):
+        for oldest_first in (False, True):
+            store.list_posts(user, limit=5, oldest_first=oldest_first, **kw)
+            store.list_posts(user, limit=5, after=post_cursor, oldest_first=oldest_first, **kw)
+    store.list_prunable_runs(T0, limit=10)
+    store.list_prunable_runs(T0, limit=10, after=Cursor(T0, ("r",)))
+    indexes = listed()
+    missing = {m for s in recorded if (m := missing_index(*s, indexes))}
+    assert recorded and not missing, "\n".join(sorted(missing))
+
+
+def test_the_index_file_lists_each_index_once() -> None:
+    entries = json.loads(INDEX_FILE.read_text())["indexes"]
+    seen = [(e["collectionGroup"], e["queryScope"],
+             tuple((f["fieldPath"], f["order"]) for f in e["fields"])) for e in entries]
+    assert len(seen) == len(set(seen))
+
+
+def test_the_check_finds_a_missing_index() -> None:
+    order = (("created_at", "ASCENDING"), ("__name__", "ASCENDING"))
+    indexes = {"runs": [(("user_id", "ASCENDING"), *order)]}
+    assert missing_index("runs", frozenset({"user_id"}), order, indexes) is None
+    assert missing_index("runs", frozenset({"user_id", "kind"}), order, indexes)
+    assert missing_index("runs", frozenset({"user_id"}), order[::-1], indexes)
+    assert missing_index("posts", frozenset(), order, indexes) is None
