@@ -372,9 +372,11 @@ def _edit_form_data(site: Site) -> dict[str, Any]:
     form = request.form
     data = _form_data()
     data["concurrency"] = form.get("concurrency", "")
-    data["internal_links"] = {"enabled": _checkbox("internal_links_enabled"),
-                              "max": _number_or_text(form.get("internal_links_max", "")),
-                              "same_category": _checkbox("internal_links_same_category")}
+    links: dict[str, Any] = {"enabled": _checkbox("internal_links_enabled"),
+                             "same_category": _checkbox("internal_links_same_category")}
+    if (form.get("internal_links_max") or "").strip():
+        links["max"] = _number_or_text(form["internal_links_max"])
+    data["internal_links"] = links
     if "structured_data_shown" in form:
         data["structured_data"] = _checkbox("structured_data")
     if (data.get("kind") or site.kind) == "wordpress":

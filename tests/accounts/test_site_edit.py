@@ -59,6 +59,8 @@ def test_edit_every_field_keeping_passwords(app: Flask, client: FlaskClient,
     assert after.daily_limit == 5
     view = client.get(f"/api/sites/{site['id']}").get_json()
     assert view["concurrency"] == 3
+    assert after.defaults["internal_links"] == {"enabled": True, "max": 4,
+                                                "same_category": False}
 
     replaced = client.post(f"/sites/{site['id']}/edit",
                            data=_form(auth, app_password="new password 1", daily_limit=""))
@@ -77,7 +79,8 @@ def test_bad_values_are_form_errors_and_change_nothing(app: Flask, client: Flask
     for bad in ({"gap_min": "50", "gap_max": "10"}, {"daily_limit": "0"},
                 {"daily_limit": "many"}, {"name": ""}, {"url": "ftp://example.com"},
                 {"default_status": "private"}, {"concurrency": "99"},
-                {"author_username": ["writer3"], "author_password": [""]}):
+                {"author_username": ["writer3"], "author_password": [""]},
+                {"internal_links_max": "11"}, {"internal_links_max": "lots"}):
         response = client.post(f"/sites/{site['id']}/edit", data=_form(auth, **bad))
         assert response.status_code == 400, bad
         assert 'class="form-error"' in response.get_data(as_text=True)
