@@ -17,6 +17,7 @@ from portal import (
     campaigns,
     errors,
     extensions,
+    notifications,
     openapi,
     pages,
     realtime,
@@ -27,6 +28,7 @@ from portal import (
     sites,
     sources,
     tokens,
+    webhooks,
 )
 from portal import config as config_module
 from portal.extensions import socketio_of
@@ -35,7 +37,7 @@ __all__ = ["create_app", "socketio_of"]
 
 # Every blueprint the portal serves, registered in this order.
 BLUEPRINTS = (auth.bp, pages.bp, sites.bp, automation.bp, run_pages.bp, sources.bp, reports.bp,
-              campaigns.bp, account.bp, tokens.bp, openapi.bp)
+              campaigns.bp, account.bp, tokens.bp, openapi.bp, notifications.bp, webhooks.bp)
 
 
 def create_app(config: Any = None) -> Flask:

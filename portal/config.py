@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from runner.delivery import parse_retry_seconds
+
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
@@ -143,6 +145,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "emails (password resets, event emails) go out. Unset: no email."),
     EnvVar("TICKZEN_MAIL_FROM", "TickZen <no-reply@localhost>", str,
            "The From address of the portal's emails."),
+    EnvVar("TICKZEN_PUBLIC_URL", "http://127.0.0.1:5000", str,
+           "The portal's address as users reach it: the links in event emails and webhook "
+           "payloads (set it in production, e.g. `https://portal.example.com`)."),
+    EnvVar("TICKZEN_WEBHOOK_RETRY_SECONDS", "10,60,300,1800,7200", parse_retry_seconds,
+           "Seconds to wait before each retry of a webhook delivery (network error, timeout, "
+           "429, 5xx); after the last the webhook is marked failing."),
     EnvVar("TICKZEN_PROXY_FIX", "0", int,
            "How many reverse proxies to trust for X-Forwarded-For/-Proto (Azure: 1).",
            production="1"),

@@ -54,7 +54,8 @@ def _next_fires(campaigns: list[Campaign]) -> list[dict[str, Any]]:
 def healthz():
     """200 when the app answers and its store answers; 503 JSON otherwise (load balancers).
     ``scheduler`` says whether this instance's campaign scheduler ticks (``ok``, ``stalled``,
-    ``stopped``) and ``scheduler_last_tick`` when it last did."""
+    ``stopped``) and ``scheduler_last_tick`` when it last did; ``delivery`` the same of the
+    outbox's delivery thread."""
     try:
         services().store.get_user("healthz-probe")
     except Exception as exc:  # any store failure means "not healthy", reported, not raised
@@ -63,5 +64,7 @@ def healthz():
     scheduler = services().scheduler
     health = scheduler.health() if scheduler is not None else {"status": "stopped",
                                                                "last_tick": None}
+    delivery = services().delivery
     return jsonify({"status": "ok", "scheduler": health["status"],
-                    "scheduler_last_tick": health["last_tick"]})
+                    "scheduler_last_tick": health["last_tick"],
+                    "delivery": delivery.health()["status"] if delivery else "stopped"})

@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from flask_socketio import SocketIO
 
 from portal.config import allow_private_urls, automation_settings, instance_host
+from portal.outbox import delivery_worker, notices_for
 from runner.campaigns import CampaignService
 from runner.generation import generation_processes
 from runner.manager import RunManager
@@ -48,6 +49,7 @@ class Services:
     automations: dict[str, Any] = field(default_factory=dict)   # kind -> Automation
     campaigns: Any = None     # runner.campaigns.CampaignService
     scheduler: Any = None     # runner.scheduler.Scheduler (ticking while the runner runs)
+    delivery: Any = None      # runner.delivery.DeliveryWorker (the outbox, while the runner runs)
 
 
 def init_app(app: Flask) -> None:
@@ -72,6 +74,7 @@ def build_services(app: Flask) -> Services:
     automations = load_automations(settings)
     secrets = _secret_box(app)
     publishing = app.config.get("TICKZEN_PUBLISHING_OBJECT") or _publishing(app, store, secrets)
+    notices = notices_for(app, store)
     runs = RunManager(
         store, emitter(app.extensions["socketio"]), automations, publishing,
         max_runs=int(app.config["TICKZEN_MAX_RUNS"]),
@@ -84,19 +87,25 @@ def build_services(app: Flask) -> Services:
         services={"settings": settings},
         instance_id=instance_id(),
         takeover=bool(app.config.get("SOCKETIO_MESSAGE_QUEUE")),
+        notices=notices,
         generation_processes=generation_processes(app.config.get("TICKZEN_GENERATION_PROCESSES")),
     )
     campaigns = CampaignService(
         store, runs, publishing, settings=settings,
         min_interval_seconds=int(app.config["TICKZEN_MIN_INTERVAL_SECONDS"]))
     scheduler = Scheduler(campaigns, tick_seconds=float(app.config["TICKZEN_SCHEDULER_TICK"]))
+    delivery = delivery_worker(app, store, emit=emitter(app.extensions["socketio"]),
+                               secrets=secrets, notices=notices, owner=runs.instance_id)
     if runs.autostart:
         runs.recover(auto_resume=bool(app.config.get("TICKZEN_AUTO_RESUME")),
                      single_instance=not app.config.get("SOCKETIO_MESSAGE_QUEUE"))
         scheduler.start()
         atexit.register(scheduler.stop)
+        delivery.start()
+        atexit.register(delivery.stop)
     return Services(store=store, runs=runs, publishing=publishing, secrets=secrets,
-                    automations=automations, campaigns=campaigns, scheduler=scheduler)
+                    automations=automations, campaigns=campaigns, scheduler=scheduler,
+                    delivery=delivery)
 
 
 def instance_id() -> str:

@@ -43,6 +43,9 @@ def _close_services(app: Flask) -> None:
     scheduler = getattr(services, "scheduler", None)
     if scheduler is not None:
         scheduler.stop()
+    delivery = getattr(services, "delivery", None)
+    if delivery is not None:
+        delivery.stop()
     runs = getattr(services, "runs", None)
     for name in ("shutdown", "stop", "close"):
         method = getattr(runs, name, None)

@@ -19,7 +19,7 @@ def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "scheduler": "stopped",    # no runner here
-                                   "scheduler_last_tick": None}
+                                   "scheduler_last_tick": None, "delivery": "stopped"}
 
 
 def test_healthz_503_when_the_store_fails(app: Flask, client: FlaskClient) -> None:

@@ -6,12 +6,12 @@ operation here is missing from the document, and tests/accounts/test_openapi.py 
 
 from __future__ import annotations
 
-from portal.api_models import account, campaigns, runs, sites, sources
+from portal.api_models import account, campaigns, notifications, runs, sites, sources
 from portal.api_models.common import Operation
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     **account.OPERATIONS, **campaigns.OPERATIONS, **runs.OPERATIONS, **sites.OPERATIONS,
-    **sources.OPERATIONS,
+    **sources.OPERATIONS, **notifications.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS", "Operation"]
