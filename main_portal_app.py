@@ -20,6 +20,7 @@ from portal import (
     notifications,
     openapi,
     pages,
+    password_reset,
     realtime,
     reports,
     run_pages,
@@ -37,7 +38,8 @@ __all__ = ["create_app", "socketio_of"]
 
 # Every blueprint the portal serves, registered in this order.
 BLUEPRINTS = (auth.bp, pages.bp, sites.bp, automation.bp, run_pages.bp, sources.bp, reports.bp,
-              campaigns.bp, account.bp, tokens.bp, openapi.bp, notifications.bp, webhooks.bp)
+              campaigns.bp, account.bp, password_reset.bp, tokens.bp,
+              openapi.bp, notifications.bp, webhooks.bp)
 
 
 def create_app(config: Any = None) -> Flask:
