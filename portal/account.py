@@ -203,7 +203,7 @@ def _stop_runs(user_id: str) -> list[str]:
 
 def _remove_files(user_id: str, run_ids: list[str]) -> None:
     """The user's local-archive folder and each run's work folder."""
-    archive = services().publishing.archive_dir
+    archive = getattr(services().publishing, "archive_dir", None)
     folders: list[Path] = []
     if archive:
         try:
