@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from portal.config import allow_private_urls
-from runner.delivery import DeliveryWorker
+from runner.delivery import DeliveryWorker, parse_retry_seconds
 from runner.mailer import Mailer
 from runner.notifications import Notices
 from runner.progress import Emit
@@ -46,4 +46,14 @@ def delivery_worker(app: Flask, store: Store, *, emit: Emit, secrets: Any, notic
         store, owner=owner, emit=emit, notices=notices, secrets=secrets,
         webhooks=WebhookSender(allow_private_urls=allow_private_urls(app.config)),
         mailer=mailer_for(app), public_url=app.config["TICKZEN_PUBLIC_URL"],
-        webhook_retry=app.config["TICKZEN_WEBHOOK_RETRY_SECONDS"])
+        webhook_retry=_delays(app.config["TICKZEN_WEBHOOK_RETRY_SECONDS"]))
+
+
+def _delays(value: Any) -> tuple[float, ...]:
+    """The retry schedule as config holds it: parsed from the environment, or as a test's
+    config dict gives it (text or numbers)."""
+    if isinstance(value, str):
+        return parse_retry_seconds(value)
+    if isinstance(value, int | float):
+        return (float(value),)
+    return tuple(float(v) for v in value)

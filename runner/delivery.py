@@ -100,8 +100,9 @@ class DeliveryWorker:
         self.secrets = secrets
         self.mailer = mailer
         self.public_url = public_url
-        self.retry = {"webhook": Retry(tuple(webhook_retry)), "email": Retry(tuple(email_retry)),
-                      "portal": Retry(tuple(portal_retry))}
+        self.retry = {"webhook": Retry(tuple(map(float, webhook_retry))),
+                      "email": Retry(tuple(map(float, email_retry))),
+                      "portal": Retry(tuple(map(float, portal_retry)))}
         self.lease_seconds = float(lease_seconds)
         self.poll_seconds = max(0.01, float(poll_seconds))
         self.batch = max(1, int(batch))
@@ -187,7 +188,14 @@ class DeliveryWorker:
             self.owner, now, now + timedelta(seconds=self.lease_seconds), limit=self.batch)
 
     def deliver(self, delivery: Delivery) -> None:
-        """Work one claimed delivery and record its outcome; never raises."""
+        """Work one claimed delivery and record its outcome; never raises (what goes wrong
+        is logged, and the delivery falls due again when its lease ends)."""
+        try:
+            self._deliver(delivery)
+        except Exception:
+            log.exception("delivery %s could not be worked", delivery.id)
+
+    def _deliver(self, delivery: Delivery) -> None:
         try:
             event = self.store.get_outbox_event(delivery.event_id)
             if event is None:
