@@ -41,6 +41,7 @@ from storage.base import (
     WebhookAttempt,
     utcnow,
 )
+from storage.secrets import SecretsError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class DeliveryWorker:
                  webhook_retry: Sequence[float] = DEFAULT_WEBHOOK_RETRY,
                  email_retry: Sequence[float] = DEFAULT_EMAIL_RETRY,
                  portal_retry: Sequence[float] = DEFAULT_PORTAL_RETRY,
-                 lease_seconds: float = 120.0, poll_seconds: float = 0.5, batch: int = 20,
+                 lease_seconds: float = 120.0, poll_seconds: float = 1.0, batch: int = 20,
                  threads: int = 4, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.owner = owner
@@ -269,8 +270,11 @@ class DeliveryWorker:
         data = {**event.data, "id": event.id, "title": event.title, "message": event.message,
                 "run_id": event.run_id, "campaign_id": event.campaign_id}
         body = payload(event.type, event.created_at, data)
-        result = self.webhooks.send(hook.url, delivery.id, body,
-                                    self.secrets.decrypt(hook.secret_enc), now)
+        try:
+            secret = self.secrets.decrypt(hook.secret_enc)
+        except SecretsError as exc:        # TICKZEN_SECRETS_KEY changed: a new secret is needed
+            return DeliveryOutcome("failed", error=str(exc), webhook_failing=True)
+        result = self.webhooks.send(hook.url, delivery.id, body, secret, now)
         row = WebhookAttempt(id="", webhook_id=hook.id, user_id=hook.user_id,
                              delivery_id=delivery.id, event_id=event.id, type=event.type,
                              attempt=delivery.attempts, status_code=result.status_code,

@@ -194,12 +194,10 @@ class NotificationsMixin(FirestoreConnection):
 
     # outbox ----------------------------------------------------------------------------------
     def add_outbox(self, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
-        prepared_ids = [e.id for e in events]
-
         def body(t: firestore.Transaction) -> list[OutboxEvent]:
             return write_outbox(self, t, read_outbox(self, t, events))
 
-        return self._tx(f"outbox:{','.join(sorted(prepared_ids))[:200]}", body)
+        return self._tx("outbox", body)
 
     def get_outbox_event(self, event_id: str) -> OutboxEvent | None:
         snap = _outbox_ref(self, event_id).get()

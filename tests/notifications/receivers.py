@@ -88,7 +88,7 @@ class Endpoint:
         self.server.server_close()
 
 
-class _Inbox:
+class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.lock = threading.Lock()
@@ -106,7 +106,7 @@ class MailServer:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.inbox = _Inbox()
+        self.inbox = Inbox()
         self.controller: Controller | None = None
 
     def start(self) -> MailServer:
