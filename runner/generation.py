@@ -211,7 +211,6 @@ def _portable(exc: Exception) -> Exception:
 class _Task:
     slot: int
     future: Future[Article]
-    executor: ProcessPoolExecutor
     seen: int = 0                   # the last progress sequence number forwarded
 
 
@@ -251,15 +250,21 @@ class GenerationPool:
         """The article of ``item``, made in a worker process (see the module docstring)."""
         for attempt in (1, 2):
             try:
-                task = self._submit(automation, item, ctx)
+                executor, slot, seen = self._take_slot(type(automation).__module__)
             except _NoSlot:
                 return automation.process(item, ctx)
             try:
-                return self._wait(task, ctx)
+                try:
+                    future = executor.submit(_generate,
+                                             GenerationTask.of(automation, slot, item, ctx))
+                except BaseException:
+                    self._release(slot)
+                    raise
+                return self._wait(_Task(slot, future, seen), ctx)
             except BrokenProcessPool:
                 log.warning("a generation process died while making %s (attempt %d)",
                             item.key, attempt)
-                self._replace(task.executor)
+                self._replace(executor)
         raise AutomationError("the generation process ended unexpectedly (out of memory?); "
                               "retry the item")
 
@@ -273,24 +278,20 @@ class GenerationPool:
 
     # ------------------------------------------------------------------------------------------
 
-    def _submit(self, automation: Automation, item: PreparedItem, ctx: ItemContext) -> _Task:
+    def _take_slot(self, module: str) -> tuple[ProcessPoolExecutor, int, int]:
+        """The running executor, a free slot (its flag cleared) and the slot's current
+        progress sequence number."""
         with self._lock:
             if self._closed:
                 raise StopRequested("shutdown")
-            executor, shared = self._running(type(automation).__module__)
+            executor, shared = self._running(module)
             if not self._free:
                 raise _NoSlot
             slot = self._free.pop()
             shared.flags[slot] = 0
             if shared.seqs[slot] % 2:             # a process died writing it
                 shared.seqs[slot] += 1
-            seen = shared.seqs[slot]
-        try:
-            future = executor.submit(_generate, GenerationTask.of(automation, slot, item, ctx))
-        except BaseException:
-            self._release(slot)
-            raise
-        return _Task(slot, future, executor, seen)
+            return executor, slot, shared.seqs[slot]
 
     def _running(self, module: str) -> tuple[ProcessPoolExecutor, _Shared]:
         """The executor, started on first use (caller holds the lock)."""

@@ -333,11 +333,9 @@ class RunWorker:
                                            "publishing")
                 stage = "publishing"
                 result = self._publish(turn, reporter, article)
-        except StopRequested as stop:
+        except StopRequested:
             share.drop(item.position)
-            # A lost run's items belong to whoever holds it now: leave them as they are (an
-            # unfinished item is redone by its next worker in any case).
-            if stage == "processing" and stop.reason != "lost":
+            if stage == "processing":
                 with contextlib.suppress(ConflictError):
                     self.store.transition_item(run.id, item.position, ["processing"], "pending")
             raise
