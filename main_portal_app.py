@@ -17,6 +17,7 @@ from portal import (
     campaigns,
     errors,
     extensions,
+    housekeeping,
     notifications,
     openapi,
     pages,
@@ -59,6 +60,7 @@ def create_app(config: Any = None) -> Flask:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     realtime.register(socketio)
+    housekeeping.init_app(app)            # the tickzen CLI; before services (see there)
     services.init_app(app)
     return app
 

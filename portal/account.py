@@ -37,6 +37,7 @@ from automation_scripts.publishing.archive import archive_path
 from portal.access import current_user_id
 from portal.auth import check_new_password, password_matches, start_session
 from portal.errors import InvalidRequest, NotFound
+from portal.housekeeping import disk_usage
 from portal.services import services
 from portal.socket_sessions import disconnect_user
 from portal.tokens import create_token, revoke_token, token_json
@@ -283,7 +284,8 @@ def render_page(errors: dict[str, dict[str, str]] | None = None, status: int = 2
     tokens = [token_json(t) for t in services().store.list_tokens(record.id)]
     return render_template("account/index.html", account=account_json(record),
                            zones=time_zones(), event_types=EVENT_TYPES, tokens=tokens,
-                           errors=errors or {}, new_token=new_token, form=form or {}), status
+                           errors=errors or {}, new_token=new_token, form=form or {},
+                           disk=disk_usage(record.id)), status
 
 
 @bp.get("/account")

@@ -12,8 +12,10 @@ from flask_login import login_required
 
 from portal.access import current_user_id, owned_run, owned_site
 from portal.errors import InvalidRequest, NotFound
+from portal.run_lists import parse_cursor, parse_filters
 from portal.run_views import run_view
 from portal.services import services
+from storage.paging import Cursor
 
 bp = Blueprint("automation", __name__)
 
@@ -48,13 +50,24 @@ def create_run() -> tuple[Response, int]:
 @bp.get("/api/runs")
 @login_required
 def list_runs() -> Response:
+    """Newest first, ``limit`` at a time. Keyset paging: ``cursor`` (the ``next_cursor`` of
+    the previous answer, null on the last page) continues after it; ``offset`` still skips.
+    Filters: ``kind``, ``status``, ``site_id``, ``campaign_id``, ``from``/``to`` (UTC days)."""
     limit = request.args.get("limit", default=50, type=int)
     offset = request.args.get("offset", default=0, type=int)
     if limit is None or offset is None or not 1 <= limit <= 200 or offset < 0:
         raise InvalidRequest("limit must be 1..200 and offset >= 0")
     manager = services().runs
-    runs = manager.list_runs(current_user_id(), limit=limit, offset=offset)
-    return jsonify({"runs": [run_view(r, manager.items(r.id)) for r in runs]})
+    filters = parse_filters(request.args, manager.automations, strict=True,
+                            site_key="site_id", campaign_key="campaign_id")
+    after = parse_cursor(request.args.get("cursor"), strict=True)
+    store = services().store
+    runs = store.list_runs(current_user_id(), limit=limit + 1, offset=offset, after=after,
+                           **filters.store_query())
+    more = len(runs) > limit
+    runs = runs[:limit]
+    return jsonify({"runs": [run_view(r, manager.items(r.id)) for r in runs],
+                    "next_cursor": Cursor.of_run(runs[-1]).encode() if more else None})
 
 
 @bp.get("/api/runs/<run_id>")

@@ -32,6 +32,13 @@ def _text(value: str) -> str | None:
     return value or None
 
 
+def _days(value: str) -> int:
+    days = int(value)
+    if days < 0:
+        raise ValueError("must be 0 or more days")
+    return days
+
+
 @dataclass(frozen=True)
 class EnvVar:
     """One environment variable: the config key it sets, its default as the environment would
@@ -125,6 +132,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "Shortest campaign interval (and cron spacing) allowed, in seconds."),
     EnvVar("TICKZEN_SCHEDULER_TICK", "1", float,
            "Seconds between the campaign scheduler's looks for due fires."),
+    EnvVar("TICKZEN_RETENTION_DAYS", "90", _days,
+           "Days a finished run keeps its event log and its workdir (charts, report files); "
+           "the run, its items, the ledger and the local archive are kept forever. 0: keep "
+           "everything."),
     EnvVar("TICKZEN_AUTOMATION_MODULES", "", _text,
            "Comma-separated product automation packages to load (unset: "
            "`automation_scripts.stock`, `.earnings` and `.sports`)."),

@@ -112,17 +112,24 @@ def on_cancel(data: Any) -> None:
 @_guarded
 def on_replay(data: Any) -> None:
     """Re-send the stored ``automation_progress`` events after ``after_seq``, in seq order,
-    to this socket only."""
+    to this socket only; where retention removed them, the run's snapshot first."""
     run_id = _run_id(data)
     after = data.get("after_seq", 0) if isinstance(data, dict) else 0
     if run_id is None or isinstance(after, bool) or not isinstance(after, int) or after < 0:
         _error("bad_request", "replay needs automation_id and a non-negative after_seq")
         return
+    manager = services().runs
     try:
-        events = services().runs.events(run_id, current_user_id(), after)
+        run = manager.get(run_id, current_user_id())
+        events = manager.events(run_id, current_user_id(), after)
     except RunNotFound:
         _error("not_found", "run not found", run_id=run_id)
         return
+    first = events[0]["seq"] if events else run.last_seq + 1
+    if run.events_pruned_at is not None and first > after + 1:
+        # Retention removed the events asked for: the run's state stands in for them.
+        emit("automation_snapshot", {"runs": snapshot_entries([(run, manager.items(run.id))]),
+                                     "replay_of": run.id})
     for event in events:
         emit("automation_progress", event)
 

@@ -51,6 +51,9 @@ def _owned_item_dir(run_id: str, position: int) -> tuple[Run, Item, Path]:
     run, item = owned_item(run_id, position)
     folder = services().runs.workdirs.locate(run_id, position, (item.result or {}).get("workdir"),
                                              holding="report.json")
+    if folder is None and run.files_pruned_at is not None:
+        raise NotFound(f"this run's report files were removed on "
+                       f"{run.files_pruned_at:%Y-%m-%d} (retention); its post is kept")
     if folder is None:
         raise NotFound("report not found")
     return run, item, folder

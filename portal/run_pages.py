@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
@@ -17,9 +17,17 @@ from flask_login import login_required
 from automation_scripts.tickers import FORM
 from portal.access import current_user_id, owned_run
 from portal.errors import InvalidRequest, NotFound
+from portal.run_lists import (
+    RunFilters,
+    keyset_page,
+    old_page_number,
+    parse_cursor,
+    parse_filters,
+)
 from portal.run_views import RunView, report_url
 from portal.services import services
-from storage.base import RUN_STATES, Run
+from storage.base import RUN_STATES
+from storage.paging import Cursor
 
 bp = Blueprint("run_pages", __name__)
 
@@ -61,95 +69,112 @@ def run_detail(run_id: str) -> str:
     site = store.get_site(current_user_id(), run.site_id)
     return render_template("runs/detail.html", run=run, site=site,
                            meta=KINDS.get(run.kind, {"title": run.kind}),
-                           initial=RunView.of(run, store.list_items(run.id)).api())
+                           initial=RunView.of(run, store.list_items(run.id)).api(),
+                           retention_days=services().retention.days)
 
 
-@dataclass
-class HistoryFilters:
-    kind: str = ""
-    status: str = ""
-    site: str = ""
-    campaign: str = ""
-    page: int = 1
-    posts_page: int = 1
+@dataclass(frozen=True)
+class HistoryPaging:
+    """Where each table of /history is: its keyset position from the query string."""
+
+    runs_after: Cursor | None = None
+    runs_before: Cursor | None = None
+    runs_oldest: bool = False
+    runs_offset: int = 0
+    posts_after: Cursor | None = None
+    posts_before: Cursor | None = None
+    posts_oldest: bool = False
+    posts_offset: int = 0
+
+    @classmethod
+    def read(cls, args: Any) -> HistoryPaging:
+        """``cursor``/``before``/``page=last`` for runs, the same with ``posts_`` for posts;
+        ``page=N`` (an offset) from older links still works. Bad values are ignored."""
+
+        def position(prefix: str, key_length: int) -> dict[str, Any]:
+            page = args.get(f"{prefix}page", "")
+            return {"after": parse_cursor(args.get(f"{prefix}cursor"), key_length,
+                                          strict=False),
+                    "before": parse_cursor(args.get(f"{prefix}before"), key_length,
+                                           strict=False),
+                    "oldest": page == "last",
+                    "offset": (old_page_number(page) - 1) * HISTORY_PAGE_SIZE}
+
+        runs, posts = position("", 1), position("posts_", 2)
+        return cls(runs_after=runs["after"], runs_before=runs["before"],
+                   runs_oldest=runs["oldest"], runs_offset=runs["offset"],
+                   posts_after=posts["after"], posts_before=posts["before"],
+                   posts_oldest=posts["oldest"], posts_offset=posts["offset"])
 
 
-def _history_filters() -> HistoryFilters:
-    """Read the query string; unknown values are dropped rather than failing the page."""
-    args = request.args
-    kind = args.get("kind", "")
-    status = args.get("status", "")
-    site = args.get("site", "")[:100]
-
-    def page(name: str) -> int:
-        raw = args.get(name, "1")
-        return max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
-
-    return HistoryFilters(kind=kind if kind in KINDS else "",
-                          status=status if status in RUN_STATES else "",
-                          site=site, campaign=args.get("campaign", "")[:100],
-                          page=page("page"), posts_page=page("posts_page"))
-
-
-def _filtered_runs(f: HistoryFilters) -> tuple[list[Run], bool]:
-    """One page of the user's runs matching the filters, and whether another page follows.
-
-    The store filters by status only, so kind and site are matched here while reading the
-    newest-first list in batches.
-    """
-    store = services().store
-    statuses = [f.status] if f.status else None
-    want_from = (f.page - 1) * HISTORY_PAGE_SIZE
-    want_to = want_from + HISTORY_PAGE_SIZE + 1          # one more: is there a next page?
-    matched: list[Run] = []
-    offset, batch = 0, 200
-    while len(matched) < want_to:
-        chunk = store.list_runs(current_user_id(), statuses=statuses, limit=batch,
-                                offset=offset, campaign_id=f.campaign or None)
-        matched.extend(r for r in chunk
-                       if (not f.kind or r.kind == f.kind) and (not f.site or r.site_id == f.site))
-        if len(chunk) < batch:
-            break
-        offset += batch
-    page = matched[want_from:want_from + HISTORY_PAGE_SIZE]
-    return page, len(matched) > want_from + HISTORY_PAGE_SIZE
+def _history_filters(sites: list[Any], campaigns: list[Any]) -> RunFilters:
+    """The page's filters; unknown values (another user's site, a junk status) are dropped
+    rather than failing the page."""
+    f = parse_filters(request.args, KINDS, strict=False)
+    if f.site and f.site not in {s.id for s in sites}:
+        f = replace(f, site="")
+    if f.campaign and f.campaign not in {c.id for c in campaigns}:
+        f = replace(f, campaign="")
+    return f
 
 
 @bp.get("/history")
 @login_required
 def history() -> str:
-    """Runs and published posts, with filters (kind, status, site) and paging."""
-    f = _history_filters()
+    """Runs and published posts, filtered in the store (kind, status, site, campaign, days)
+    and paged by keyset: newer/older links, the newest and a jump to the oldest page."""
     store = services().store
-    sites = store.list_sites(current_user_id())
-    site_ids = {s.id for s in sites}
-    if f.site and f.site not in site_ids:
-        f.site = ""
-    campaigns = services().campaigns.list(current_user_id())
-    if f.campaign and f.campaign not in {c.id for c in campaigns}:
-        f.campaign = ""
-    runs, more_runs = _filtered_runs(f)
-    posts_offset = (f.posts_page - 1) * HISTORY_PAGE_SIZE
-    posts = store.list_posts(current_user_id(), site_id=f.site or None,
-                             limit=HISTORY_PAGE_SIZE + 1,
-                             offset=posts_offset)
-    posts = [p for p in posts if not f.kind or p.kind == f.kind]
-    more_posts = len(posts) > HISTORY_PAGE_SIZE
-    posts = posts[:HISTORY_PAGE_SIZE]
-    reports = _post_reports(posts)
+    user_id = current_user_id()
+    sites = store.list_sites(user_id)
+    campaigns = services().campaigns.list(user_id)
+    f = _history_filters(sites, campaigns)
+    at = HistoryPaging.read(request.args)
+    query = f.store_query()
+    runs = keyset_page(lambda **kw: store.list_runs(user_id, **query, **kw),
+                       HISTORY_PAGE_SIZE, Cursor.of_run, after=at.runs_after,
+                       before=at.runs_before, oldest=at.runs_oldest, offset=at.runs_offset)
+    posts = keyset_page(lambda **kw: store.list_posts(user_id, site_id=f.site or None,
+                                                      kind=f.kind or None, **kw),
+                        HISTORY_PAGE_SIZE, Cursor.of_post, after=at.posts_after,
+                        before=at.posts_before, oldest=at.posts_oldest,
+                        offset=at.posts_offset)
+    filter_params = {"kind": f.kind, "status": f.status, "site": f.site,
+                     "campaign": f.campaign,
+                     "from": f.date_from.isoformat() if f.date_from else "",
+                     "to": f.date_to.isoformat() if f.date_to else ""}
+    here = {"runs": _position_params("", at.runs_after, at.runs_before, at.runs_oldest,
+                                     at.runs_offset),
+            "posts": _position_params("posts_", at.posts_after, at.posts_before,
+                                      at.posts_oldest, at.posts_offset)}
 
-    def link(**changes: Any) -> str:
-        params = {"kind": f.kind, "status": f.status, "site": f.site,
-                  "campaign": f.campaign, "page": f.page, "posts_page": f.posts_page}
-        params.update(changes)
-        return url_for("run_pages.history",
-                       **{k: v for k, v in params.items() if v not in ("", 1, None)})
+    def link(table: str, **position: str) -> str:
+        """This page with ``table`` (runs or posts) moved to ``position``; the other table
+        and the filters stay."""
+        other = "posts" if table == "runs" else "runs"
+        prefix = "" if table == "runs" else "posts_"
+        params = {**filter_params, **here[other],
+                  **{f"{prefix}{key}": value for key, value in position.items()}}
+        return url_for("run_pages.history", **{k: v for k, v in params.items() if v})
 
     return render_template("history.html", runs=runs, posts=posts, sites=sites,
                            site_names={s.id: s.name for s in sites}, f=f, kinds=KINDS,
-                           statuses=RUN_STATES, more_runs=more_runs, more_posts=more_posts,
-                           link=link, reports=reports, campaigns=campaigns,
+                           statuses=RUN_STATES, link=link, reports=_post_reports(posts.rows),
+                           campaigns=campaigns,
                            campaign_names={c.id: c.name for c in campaigns})
+
+
+def _position_params(prefix: str, after: Cursor | None, before: Cursor | None, oldest: bool,
+                     offset: int) -> dict[str, str]:
+    """The query parameters that keep one table where it is."""
+    if oldest:
+        return {f"{prefix}page": "last"}
+    if before is not None:
+        return {f"{prefix}before": before.encode()}
+    if after is not None:
+        return {f"{prefix}cursor": after.encode()}
+    if offset:
+        return {f"{prefix}page": str(offset // HISTORY_PAGE_SIZE + 1)}
+    return {}
 
 
 def _post_reports(posts: list[Any]) -> dict[tuple[str, str], str]:
@@ -158,6 +183,9 @@ def _post_reports(posts: list[Any]) -> dict[tuple[str, str], str]:
     store = services().store
     found: dict[tuple[str, str], str] = {}
     for run_id in {p.run_id for p in posts if p.run_id}:
+        run = store.get_run(run_id)
+        if run is None or run.files_pruned_at is not None:     # retention removed the report
+            continue
         for item in store.list_items(run_id):
             url = report_url(item)
             if url:

@@ -82,6 +82,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _no_report(item: Item) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class RunView:
     """A run as its owner sees it, with its items when they were read."""
@@ -92,6 +96,8 @@ class RunView:
     @classmethod
     def of(cls, run: Run, items: Iterable[Item] | None = None,
            report: ReportUrl = report_url) -> RunView:
+        if run.files_pruned_at is not None:        # retention removed the report files
+            report = _no_report
         return cls(run, None if items is None else tuple(ItemView.of(i, report) for i in items))
 
     def api(self) -> dict[str, Any]:
@@ -105,6 +111,8 @@ class RunView:
             "error": run.error, "remaining_count": remaining_count(run),
             "campaign_id": run.campaign_id,
             "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
+            "events_pruned_at": _iso(run.events_pruned_at),
+            "files_pruned_at": _iso(run.files_pruned_at),
         }
         if self.items is not None:
             view["items"] = [i.api() for i in self.items]
@@ -113,10 +121,13 @@ class RunView:
     def snapshot(self) -> dict[str, Any]:
         """One entry of ``automation_snapshot.runs`` (DESIGN.md's socket contract)."""
         run = self.run
-        return {"run_id": run.id, "kind": run.kind, "status": run.status,
-                "percent": run.percent, "counts": dict(run.counts), "total": run.total,
-                "error": run.error, "items": [i.snapshot() for i in self.items or ()],
-                "last_seq": run.last_seq}
+        entry = {"run_id": run.id, "kind": run.kind, "status": run.status,
+                 "percent": run.percent, "counts": dict(run.counts), "total": run.total,
+                 "error": run.error, "items": [i.snapshot() for i in self.items or ()],
+                 "last_seq": run.last_seq}
+        if run.events_pruned_at is not None:       # no replay before last_seq: it is gone
+            entry["events_pruned_at"] = _iso(run.events_pruned_at)
+        return entry
 
 
 def run_view(run: Run, items: Iterable[Item] | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from runner.campaigns import CampaignService
 from runner.generation import generation_processes
 from runner.manager import RunManager
 from runner.publishing import PublishingService
+from runner.retention import Retention, RetentionJob
 from runner.scheduler import Scheduler
 from storage import open_store
 from storage.base import Store
@@ -50,6 +51,7 @@ class Services:
     campaigns: Any = None     # runner.campaigns.CampaignService
     scheduler: Any = None     # runner.scheduler.Scheduler (ticking while the runner runs)
     delivery: Any = None      # runner.delivery.DeliveryWorker (the outbox, while the runner runs)
+    retention: Any = None     # runner.retention.Retention (the daily job runs on the scheduler)
 
 
 def init_app(app: Flask) -> None:
@@ -93,7 +95,10 @@ def build_services(app: Flask) -> Services:
     campaigns = CampaignService(
         store, runs, publishing, settings=settings,
         min_interval_seconds=int(app.config["TICKZEN_MIN_INTERVAL_SECONDS"]))
-    scheduler = Scheduler(campaigns, tick_seconds=float(app.config["TICKZEN_SCHEDULER_TICK"]))
+    retention = Retention(store, runs.workdirs, int(app.config["TICKZEN_RETENTION_DAYS"]),
+                          archive_dir=app.config["TICKZEN_ARCHIVE_DIR"])
+    scheduler = Scheduler(campaigns, tick_seconds=float(app.config["TICKZEN_SCHEDULER_TICK"]),
+                          jobs=[RetentionJob(retention, owner=runs.instance_id)])
     delivery = delivery_worker(app, store, emit=emitter(app.extensions["socketio"]),
                                secrets=secrets, notices=notices, owner=runs.instance_id)
     if runs.autostart:
@@ -105,7 +110,8 @@ def build_services(app: Flask) -> Services:
         atexit.register(delivery.stop)
     return Services(store=store, runs=runs, publishing=publishing, secrets=secrets,
                     automations=automations, campaigns=campaigns, scheduler=scheduler,
-                    delivery=delivery)
+                    delivery=delivery,
+                    retention=retention)
 
 
 def instance_id() -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from runner.campaigns import CampaignService, FireResult
 from storage.base import utcnow
@@ -23,12 +23,24 @@ STALL_TICKS = 30            # a tick this many periods old means the thread is s
 MIN_STALL = timedelta(seconds=60)
 
 
+class PeriodicJob(Protocol):
+    """A job the scheduler's thread polls every tick (e.g. ``runner.retention.RetentionJob``):
+    ``poll`` must return at once; the job does its work elsewhere."""
+
+    def poll(self, now: datetime | None = None) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
 class Scheduler:
-    """Ticks ``campaigns.fire_due`` every ``tick_seconds`` on a daemon thread."""
+    """Ticks ``campaigns.fire_due`` every ``tick_seconds`` on a daemon thread, and polls
+    ``jobs``."""
 
     def __init__(self, campaigns: CampaignService, *, tick_seconds: float = 1.0,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, jobs: Sequence[PeriodicJob] = ()
+                 ) -> None:
         self.campaigns = campaigns
+        self.jobs = tuple(jobs)
         self.tick_seconds = max(0.05, float(tick_seconds))
         self.clock = clock
         self._stop = threading.Event()
@@ -60,6 +72,8 @@ class Scheduler:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        for job in self.jobs:
+            job.stop(timeout)
 
     @property
     def running(self) -> bool:
@@ -85,4 +99,9 @@ class Scheduler:
                 self.tick()
             except Exception:        # the scheduler must outlive a store hiccup
                 log.exception("campaign scheduler tick failed")
+            for job in self.jobs:
+                try:
+                    job.poll()
+                except Exception:
+                    log.exception("periodic job poll failed")
             self._stop.wait(self.tick_seconds)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from portal.api_models.common import ID, LIMIT, OFFSET, Model, Operation, ops
+from portal.api_models.common import ID, LIMIT, OFFSET, Model, Operation, Param, ops
 
 PostId = str | int | None
 
@@ -61,11 +61,33 @@ class Run(Model):
     campaign_id: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    events_pruned_at: str | None = Field(None, description="When retention removed the run's "
+                                         "event log (replay then answers with the snapshot).")
+    files_pruned_at: str | None = Field(None, description="When retention removed its report "
+                                        "files (charts); the items and posts stay.")
     items: list[RunItem] | None = None
 
 
 class RunList(Model):
     runs: list[Run]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on "
+                                                "the last one.")
+
+
+RUN_LIST_QUERY = (
+    LIMIT, OFFSET,
+    Param("cursor", {"type": "string", "maxLength": 2000},
+          "The `next_cursor` of the previous page (keyset paging: as fast at any depth); a "
+          "cursor this API did not return is a 400."),
+    Param("kind", {"type": "string", "maxLength": 50}),
+    Param("status", {"type": "string", "enum": ["queued", "running", "pausing", "paused",
+                                                "completed", "cancelled", "failed",
+                                                "interrupted"]}),
+    Param("site_id", {"type": "string", "maxLength": 100}),
+    Param("campaign_id", {"type": "string", "maxLength": 100}),
+    Param("from", {"type": "string", "format": "date"}, "First UTC day (YYYY-MM-DD)."),
+    Param("to", {"type": "string", "format": "date"}, "Last UTC day, included."),
+)
 
 
 STEER = {"type": "string", "enum": ["pause", "resume", "cancel", "retry"]}
@@ -77,7 +99,7 @@ OPERATIONS = ops(
         description="Everything is validated before anything is stored; a bad item is 400 "
                     "with one detail per bad item.")),
     ("automation.list_runs", "GET", Operation(
-        "List your runs, newest first", "runs", {200: RunList}, query=(LIMIT, OFFSET))),
+        "List your runs, newest first", "runs", {200: RunList}, query=RUN_LIST_QUERY)),
     ("automation.get_run", "GET", Operation(
         "A run with its items", "runs", {200: Run}, path={"run_id": ID})),
     ("automation.steer_run", "POST", Operation(

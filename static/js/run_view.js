@@ -69,6 +69,8 @@
   /* Replace status/percent/items by a server view, unless we already hold a newer one. */
   RunModel.prototype.replace = function (data) {
     var seq = num(data.last_seq, 0);
+    // Retention removed the events up to last_seq: there is nothing before it to replay.
+    if (data.events_pruned_at) this.logSeq = Math.max(this.logSeq, seq);
     this.mergeReports(data.items);
     if (seq < this.stateSeq) return false;
     this.kind = data.kind || this.kind;
@@ -548,6 +550,7 @@
       seen[String(r.run_id)] = true;
       self.upsert(r);
     });
+    if (payload.replay_of) return;   // a replay's answer for one run, not a new connection
     Object.keys(this.models).forEach(function (id) {
       if (seen[id]) self.replay(id);
       else self.load(id);          // not in the snapshot (an older run): ask HTTP, then replay

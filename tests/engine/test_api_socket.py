@@ -179,7 +179,7 @@ def test_post_runs_rejects_bad_input_and_stores_nothing(engine_app):
     assert no_csrf.status_code == 400 and "CSRF" in no_csrf.get_json()["error"]
     anonymous = engine_app.test_client().get("/api/runs")
     assert anonymous.status_code == 401
-    assert alice.client.get("/api/runs").get_json() == {"runs": []}
+    assert alice.client.get("/api/runs").get_json() == {"runs": [], "next_cursor": None}
     assert engine_app.extensions["tickzen"].store.list_runs() == []
 
 
@@ -190,7 +190,7 @@ def test_post_runs_refuses_an_unknown_post_status_and_stores_nothing(engine_app)
     assert response.status_code == 400
     assert response.get_json() == {
         "error": "options.status must be one of draft, publish, future, not 'live'"}
-    assert alice.client.get("/api/runs").get_json() == {"runs": []}
+    assert alice.client.get("/api/runs").get_json() == {"runs": [], "next_cursor": None}
     assert engine_app.extensions["tickzen"].store.list_runs() == []
 
 
@@ -206,7 +206,7 @@ def test_duplicates_reported_foreign_runs_404_and_forbidden_transitions_409(engi
     run_id = body["run_id"]
     alice.wait(run_id)
     assert bob.client.get(f"/api/runs/{run_id}").status_code == 404
-    assert bob.client.get("/api/runs").get_json() == {"runs": []}
+    assert bob.client.get("/api/runs").get_json() == {"runs": [], "next_cursor": None}
     for action in ("pause", "resume", "cancel", "retry"):
         foreign = bob.post(f"/api/runs/{run_id}/{action}")
         assert foreign.status_code == 404 and foreign.get_json() == {"error": "run not found"}

@@ -1,0 +1,290 @@
+"""Retention: what a finished run keeps once ``TICKZEN_RETENTION_DAYS`` have passed.
+
+Kept forever: the run record, its items and the publish ledger (the record of what was
+published), and the local archive (a site: its posts and images are what it publishes).
+Removed after the window, counted from when the run finished (its last change): the run's
+stored events (the live log; replay then answers with the run's snapshot) and its workdir, the
+charts and report files under ``TICKZEN_WORKDIR/<run id>``. That goes for local-archive runs
+too: the archive wrote its own copy of each post and its images, so the workdir is a
+duplicate there. The run records when each went (``events_pruned_at``, ``files_pruned_at``),
+so its page can say so.
+
+``RetentionJob`` does it daily on one instance of several: the store's ``jobs/retention``
+lease is claimed by compare-and-set, renewed while the job works, and released with the next
+due time. The campaign scheduler's thread polls it; the work runs on a thread of its own, so
+a long first prune never delays a campaign's fire.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from automation_scripts.publishing.archive import archive_path
+from runner.workdirs import Workdirs
+from storage.base import ConflictError, NotFoundError, Run, utcnow
+from storage.housekeeping import HousekeepingStore
+from storage.paging import Cursor
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "retention"
+BATCH = 200                              # runs read per store call
+RUNS_PER_USAGE_PAGE = 500
+
+
+def folder_bytes(folder: Path) -> tuple[int, int]:
+    """(bytes, files) under ``folder``, symlinks not followed; (0, 0) when it is absent."""
+    total = files = 0
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                    files += 1
+            except OSError:
+                continue
+    return total, files
+
+
+@dataclass(frozen=True)
+class PrunedRun:
+    """One run retention removed (or, in a dry run, would remove) the events and files of."""
+
+    run_id: str
+    user_id: str
+    finished_at: datetime
+    events: int                         # events stored for it (its last_seq)
+    files_bytes: int
+    files: int
+
+
+@dataclass
+class RetentionReport:
+    """What one pass did: the runs, and those it left (changed meanwhile, or a file error)."""
+
+    cutoff: datetime
+    dry_run: bool
+    runs: list[PrunedRun] = field(default_factory=list)
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    stopped: bool = False               # the lease was lost or the job was stopped
+
+    @property
+    def events(self) -> int:
+        return sum(r.events for r in self.runs)
+
+    @property
+    def files_bytes(self) -> int:
+        return sum(r.files_bytes for r in self.runs)
+
+    def summary(self) -> dict[str, Any]:
+        """The job's ``last_result``: counts only, small enough for any store."""
+        return {"cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run,
+                "runs": len(self.runs), "events": self.events,
+                "files_bytes": self.files_bytes, "skipped": self.skipped,
+                "errors": len(self.errors), "stopped": self.stopped}
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """What one user's history holds on disk: run workdirs (removed after the retention
+    window) and the local archive (kept: it is a site)."""
+
+    run_files_bytes: int
+    run_folders: int
+    archive_bytes: int
+    archive_files: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.run_files_bytes + self.archive_bytes
+
+
+class Retention:
+    """Prunes finished runs older than ``days`` (0: keep everything forever)."""
+
+    def __init__(self, store: HousekeepingStore, workdirs: Workdirs, days: int, *,
+                 archive_dir: str | os.PathLike[str] | None = None) -> None:
+        if days < 0:
+            raise ValueError("retention days must be >= 0")
+        self.store = store
+        self.workdirs = workdirs
+        self.days = int(days)
+        self.archive_dir = Path(archive_dir) if archive_dir else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.days > 0
+
+    def cutoff(self, now: datetime) -> datetime:
+        return now - timedelta(days=self.days)
+
+    def candidates(self, now: datetime) -> Iterator[Run]:
+        """Finished runs past the window whose events are still stored, oldest first."""
+        if not self.enabled:
+            return
+        cutoff, after = self.cutoff(now), None
+        while True:
+            runs = self.store.list_prunable_runs(cutoff, limit=BATCH, after=after)
+            yield from runs
+            if len(runs) < BATCH:
+                return
+            after = Cursor(runs[-1].updated_at, (runs[-1].id,))
+
+    def prune(self, now: datetime | None = None, *, dry_run: bool = False,
+              keep_going: Callable[[], bool] = lambda: True) -> RetentionReport:
+        """One pass. Each run: its events go (a compare-and-set: a run retried meanwhile is
+        left alone), then its workdir; ``dry_run`` only says what would go. ``keep_going``
+        is asked between runs (the job's lease renewal)."""
+        now = now or utcnow()
+        report = RetentionReport(cutoff=self.cutoff(now), dry_run=dry_run)
+        for count, run in enumerate(self.candidates(now)):
+            if count % 50 == 0 and count and not keep_going():
+                report.stopped = True
+                break
+            folder = self.workdirs.for_run(run.id)
+            size, files = folder_bytes(folder)
+            record = PrunedRun(run.id, run.user_id, run.updated_at, run.last_seq, size, files)
+            if dry_run:
+                report.runs.append(record)
+                continue
+            try:
+                self.store.prune_run(run.id, finished_before=report.cutoff, when=now,
+                                     files_pruned=False)
+            except (ConflictError, NotFoundError):
+                report.skipped += 1
+                continue
+            try:
+                shutil.rmtree(folder)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                report.errors.append(f"run {run.id}: its files stay: {exc}")
+                log.warning("retention: the workdir of run %s stays: %s", run.id, exc)
+                report.runs.append(PrunedRun(run.id, run.user_id, run.updated_at,
+                                             run.last_seq, 0, 0))
+                continue
+            try:
+                self.store.prune_run(run.id, finished_before=report.cutoff, when=now,
+                                     files_pruned=True)
+            except (ConflictError, NotFoundError):     # retried (or deleted) just now
+                report.skipped += 1
+                continue
+            report.runs.append(record)
+        return report
+
+    def disk_usage(self, user_id: str) -> DiskUsage:
+        """Bytes the user's run workdirs and local-archive sites hold now (walked: the
+        workdirs of runs retention already emptied are not looked at)."""
+        run_bytes = run_folders = 0
+        after: Cursor | None = None
+        while True:
+            runs = self.store.list_runs(user_id, limit=RUNS_PER_USAGE_PAGE, after=after)
+            for run in runs:
+                if run.files_pruned_at is not None:
+                    continue
+                size, files = folder_bytes(self.workdirs.for_run(run.id))
+                run_bytes += size
+                run_folders += 1 if files else 0
+            if len(runs) < RUNS_PER_USAGE_PAGE:
+                break
+            after = Cursor.of_run(runs[-1])
+        archive_bytes = archive_files = 0
+        if self.archive_dir is not None:
+            try:
+                user_folder = archive_path(self.archive_dir, user_id, "site").parent
+            except ValueError:
+                user_folder = None
+            if user_folder is not None:
+                archive_bytes, archive_files = folder_bytes(user_folder)
+        return DiskUsage(run_bytes, run_folders, archive_bytes, archive_files)
+
+
+class RetentionJob:
+    """The daily pass under the ``jobs/retention`` lease. ``poll`` is cheap (the scheduler
+    calls it every tick): it asks the store at most every ``check_every`` and, when this
+    instance wins the lease, works on its own thread."""
+
+    def __init__(self, retention: Retention, owner: str, *,
+                 every: timedelta = timedelta(days=1), lease: timedelta = timedelta(minutes=10),
+                 check_every: timedelta = timedelta(minutes=1),
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.retention = retention
+        self.owner = owner
+        self.every = every
+        self.lease = lease
+        self.check_every = check_every
+        self.clock = clock
+        self.last_report: RetentionReport | None = None
+        self._next_check: datetime | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def poll(self, now: datetime | None = None) -> None:
+        """Start the pass on a thread when it may be due (never two at once here)."""
+        now = now or self.clock()
+        with self._lock:
+            if not self.retention.enabled or self._stop.is_set():
+                return
+            if self._thread is not None and self._thread.is_alive():
+                return
+            if self._next_check is not None and now < self._next_check:
+                return
+            self._next_check = now + self.check_every
+            self._thread = threading.Thread(target=self._run_logged, args=(now,), daemon=True,
+                                            name="tickzen-retention")
+            self._thread.start()
+
+    def run_due(self, now: datetime | None = None) -> RetentionReport | None:
+        """Do the pass now if it is due and this instance gets the lease; None otherwise."""
+        now = now or self.clock()
+        store = self.retention.store
+        if store.claim_job(JOB_NAME, self.owner, now, now + self.lease) is None:
+            return None
+
+        def renew() -> bool:
+            if self._stop.is_set():
+                return False
+            moment = self.clock()
+            return store.claim_job(JOB_NAME, self.owner, moment, moment + self.lease) \
+                is not None
+
+        report = self.retention.prune(now, keep_going=renew)
+        try:
+            store.finish_job(JOB_NAME, self.owner, now=self.clock(),
+                             next_run_at=now + self.every, result=report.summary())
+        except ConflictError:
+            log.warning("retention: the lease went to another instance before this pass ended")
+        self.last_report = report
+        if report.runs or report.errors:
+            log.info("retention: %s", report.summary())
+        return report
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run_logged(self, now: datetime) -> None:
+        try:
+            self.run_due(now)
+        except Exception:        # a store hiccup: the next poll tries again
+            log.exception("retention pass failed")
