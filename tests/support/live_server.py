@@ -147,6 +147,7 @@ class LiveServer:
         env = {**os.environ, "TICKZEN_LIVE_CONFIG": json.dumps(self.full_config()),
                "HOST": "127.0.0.1", "PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
         env.pop("TICKZEN_EXTRA_AUTOMATIONS", None)
+        env.pop("FLASK_RUN_FROM_CLI", None)     # left by a CLI test: socketio.run would not serve
         self.proc = spawn([sys.executable, "-m", "tests.support.live_server"], "live-portal",
                           log=self.root / "server.log", cwd=str(ROOT), env=env)
         try:
