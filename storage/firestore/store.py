@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.firestore.campaigns import CampaignsMixin
+from storage.firestore.insights import InsightsMixin
 from storage.firestore.jobs import JobsMixin
 from storage.firestore.ledger import LedgerMixin
 from storage.firestore.notifications import NotificationsMixin
@@ -14,5 +15,5 @@ from storage.firestore.users import UsersMixin
 
 
 class FirestoreStore(UsersMixin, TokensMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin,
-                     NotificationsMixin, JobsMixin, SeedMixin):
+                     NotificationsMixin, JobsMixin, SeedMixin, InsightsMixin):
     """Store on Cloud Firestore (or its emulator): what several instances share."""
