@@ -250,7 +250,7 @@ class GenerationPool:
         """The article of ``item``, made in a worker process (see the module docstring)."""
         for attempt in (1, 2):
             try:
-                executor, slot, seen = self._take_slot(type(automation).__module__)
+                executor, slot, seen = self._take_slot()
             except _NoSlot:
                 return automation.process(item, ctx)
             try:
@@ -278,13 +278,13 @@ class GenerationPool:
 
     # ------------------------------------------------------------------------------------------
 
-    def _take_slot(self, module: str) -> tuple[ProcessPoolExecutor, int, int]:
+    def _take_slot(self) -> tuple[ProcessPoolExecutor, int, int]:
         """The running executor, a free slot (its flag cleared) and the slot's current
         progress sequence number."""
         with self._lock:
             if self._closed:
                 raise StopRequested("shutdown")
-            executor, shared = self._running(module)
+            executor, shared = self._running()
             if not self._free:
                 raise _NoSlot
             slot = self._free.pop()
@@ -293,12 +293,14 @@ class GenerationPool:
                 shared.seqs[slot] += 1
             return executor, slot, shared.seqs[slot]
 
-    def _running(self, module: str) -> tuple[ProcessPoolExecutor, _Shared]:
+    def _running(self) -> tuple[ProcessPoolExecutor, _Shared]:
         """The executor, started on first use (caller holds the lock)."""
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
-            # The fork server imports these once; each worker process forks from it.
-            context.set_forkserver_preload(["__main__", __name__, module])
+            # The fork server imports the main module and this one, so its children do not;
+            # each worker process imports the automation's module itself (the idle fork
+            # server does not keep a copy of matplotlib and pandas).
+            context.set_forkserver_preload(["__main__", __name__])
             if self._shared is None:
                 self._shared = _Shared(context.RawArray("b", SLOTS),
                                        context.RawArray("Q", SLOTS),
