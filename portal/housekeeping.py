@@ -21,7 +21,7 @@ from flask.cli import AppGroup
 
 from portal.auth import normalise_email
 from portal.services import services
-from runner.retention import DiskUsage, Retention, RetentionReport
+from runner.retention import USAGE_SETTING, DiskUsage, Retention, RetentionReport
 
 tickzen = AppGroup("tickzen", help="TickZen housekeeping: retention and disk usage.")
 
@@ -53,15 +53,20 @@ def human_bytes(count: int) -> str:
     return f"{value:.1f} TB"          # pragma: no cover - the loop returns
 
 
-def disk_usage(user_id: str) -> dict[str, Any]:
+def disk_usage(user_id: str, *, live: bool = False) -> dict[str, Any]:
     """The /account page's "Disk used": run files (removed after the retention window) and
-    the local archive (kept), as numbers and as text."""
+    the local archive (kept), as numbers and as text. The daily retention pass's measurement
+    when there is one (``measured_at``); measured now when there is none, or ``live``."""
     retention = services().retention
-    usage: DiskUsage = retention.disk_usage(user_id)
+    user = services().store.get_user(user_id)
+    kept = None if live or user is None else DiskUsage.from_setting(
+        user.settings.get(USAGE_SETTING))
+    usage, measured_at = kept if kept else (retention.disk_usage(user_id), None)
     return {"total": human_bytes(usage.total_bytes), "total_bytes": usage.total_bytes,
             "run_files": human_bytes(usage.run_files_bytes), "run_folders": usage.run_folders,
             "archive": human_bytes(usage.archive_bytes), "archive_files": usage.archive_files,
-            "retention_days": retention.days}
+            "retention_days": retention.days,
+            "measured_at": f"{measured_at:%Y-%m-%d %H:%M} UTC" if measured_at else None}
 
 
 def _retention(days: int | None) -> Retention:
@@ -109,7 +114,7 @@ def usage_command(email: str) -> None:
     user = services().store.get_user_by_email(normalise_email(email))
     if user is None:
         raise click.ClickException(f"no account {email!r}")
-    usage = disk_usage(user.id)
+    usage = disk_usage(user.id, live=True)
     click.echo(f"{user.email}: {usage['total']} ({usage['run_files']} of run files in "
                f"{usage['run_folders']} runs, removed after {usage['retention_days']} days; "
                f"{usage['archive']} in the local archive, kept)")

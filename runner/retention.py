@@ -12,7 +12,9 @@ so its page can say so.
 ``RetentionJob`` does it daily on one instance of several: the store's ``jobs/retention``
 lease is claimed by compare-and-set, renewed while the job works, and released with the next
 due time. The campaign scheduler's thread polls it; the work runs on a thread of its own, so
-a long first prune never delays a campaign's fire.
+a long first prune never delays a campaign's fire. The same pass measures what each user's
+run folders and local archive hold (one walk of both roots) and keeps it in the user's
+settings (``disk_usage``), so /account shows it without walking a big history per view.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,6 +40,14 @@ log = logging.getLogger(__name__)
 JOB_NAME = "retention"
 BATCH = 200                              # runs read per store call
 RUNS_PER_USAGE_PAGE = 500
+USAGE_SETTING = "disk_usage"             # users' settings key of the daily measurement
+
+
+def _subfolders(root: Path) -> list[os.DirEntry[str]]:
+    try:
+        return [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
 
 
 def folder_bytes(folder: Path) -> tuple[int, int]:
@@ -115,6 +125,22 @@ class DiskUsage:
     def total_bytes(self) -> int:
         return self.run_files_bytes + self.archive_bytes
 
+    def setting(self, measured_at: datetime) -> dict[str, Any]:
+        """As kept in the user's settings."""
+        return {"run_files_bytes": self.run_files_bytes, "run_folders": self.run_folders,
+                "archive_bytes": self.archive_bytes, "archive_files": self.archive_files,
+                "measured_at": measured_at.isoformat()}
+
+    @classmethod
+    def from_setting(cls, value: Any) -> tuple[DiskUsage, datetime] | None:
+        """The measurement a user's settings keep, and when it was made; None if absent."""
+        try:
+            return (cls(int(value["run_files_bytes"]), int(value["run_folders"]),
+                        int(value["archive_bytes"]), int(value["archive_files"])),
+                    datetime.fromisoformat(value["measured_at"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
 
 class Retention:
     """Prunes finished runs older than ``days`` (0: keep everything forever)."""
@@ -189,9 +215,46 @@ class Retention:
             report.runs.append(record)
         return report
 
+    def measure_all(self) -> dict[str, DiskUsage]:
+        """Every user's usage in one walk: each run folder under the workdir root is its
+        run's owner's, each folder under the archive root is a user's."""
+        found: dict[str, list[int]] = {}
+        root = self.workdirs.root
+        for entry in _subfolders(root):
+            run = self.store.get_run(entry.name)
+            if run is None:
+                continue
+            size, files = folder_bytes(Path(entry.path))
+            counts = found.setdefault(run.user_id, [0, 0, 0, 0])
+            counts[0] += size
+            counts[1] += 1 if files else 0
+        if self.archive_dir is not None:
+            for entry in _subfolders(self.archive_dir):
+                size, files = folder_bytes(Path(entry.path))
+                counts = found.setdefault(entry.name, [0, 0, 0, 0])
+                counts[2] += size
+                counts[3] += files
+        return {user: DiskUsage(*counts) for user, counts in found.items()}
+
+    def record_usage(self, now: datetime, also: Iterable[str] = ()) -> int:
+        """Measure every user (``measure_all``) and keep it in their settings; ``also``:
+        users to record even with nothing on disk now (their last runs were just pruned).
+        Returns how many users were recorded."""
+        usage = self.measure_all()
+        recorded = 0
+        for user_id in set(usage) | set(also):
+            measured = usage.get(user_id, DiskUsage(0, 0, 0, 0))
+            try:
+                self.store.update_user_settings(user_id, {USAGE_SETTING: measured.setting(now)})
+            except NotFoundError:            # a folder or run of a deleted account
+                continue
+            recorded += 1
+        return recorded
+
     def disk_usage(self, user_id: str) -> DiskUsage:
         """Bytes the user's run workdirs and local-archive sites hold now (walked: the
-        workdirs of runs retention already emptied are not looked at)."""
+        workdirs of runs retention already emptied are not looked at). The daily job's
+        measurement (``record_usage``) is the cheap way to read it."""
         run_bytes = run_folders = 0
         after: Cursor | None = None
         while True:
@@ -241,7 +304,7 @@ class RetentionJob:
         """Start the pass on a thread when it may be due (never two at once here)."""
         now = now or self.clock()
         with self._lock:
-            if not self.retention.enabled or self._stop.is_set():
+            if self._stop.is_set():        # retention off still measures disk usage daily
                 return
             if self._thread is not None and self._thread.is_alive():
                 return
@@ -267,6 +330,11 @@ class RetentionJob:
                 is not None
 
         report = self.retention.prune(now, keep_going=renew)
+        if not report.stopped:
+            try:
+                self.retention.record_usage(self.clock(), {r.user_id for r in report.runs})
+            except Exception:   # the prune is done; a failed measurement waits for tomorrow
+                log.exception("retention: measuring disk usage failed")
         try:
             store.finish_job(JOB_NAME, self.owner, now=self.clock(),
                              next_run_at=now + self.every, result=report.summary())

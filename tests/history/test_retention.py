@@ -302,3 +302,38 @@ def test_the_retention_window_is_configured_and_checked() -> None:
     for bad in ("-1", "soon"):
         with pytest.raises(ConfigurationError):
             from_environment({"TICKZEN_RETENTION_DAYS": bad})
+
+
+def test_the_daily_pass_measures_each_users_disk_for_the_account_page(
+        make_app, tmp_path: Path) -> None:
+    app = make_app(TICKZEN_WORKDIR=str(tmp_path / "work"),
+                   TICKZEN_ARCHIVE_DIR=str(tmp_path / "archive"))
+    client = app.test_client()
+    from tests.conftest import AuthActions
+
+    user = AuthActions(client).signed_in("disk@example.com")
+    services = app.extensions["tickzen"]
+    store = services.store
+    site = store.list_sites(user)[0].id
+    other, other_site = owner_of(store)
+    now = utcnow()
+    mine = seed_finished(store, user, site, 3, now - timedelta(days=2), prefix="m")
+    theirs = seed_finished(store, other, other_site, 1, now - timedelta(days=2), prefix="t")
+    for run_id, size in zip(mine + theirs, (1000, 2000, 0, 5000), strict=True):
+        folder = tmp_path / "work" / run_id / "0000-x"
+        folder.mkdir(parents=True)
+        if size:
+            (folder / "chart.png").write_bytes(b"x" * size)
+    (tmp_path / "work" / "not-a-run").mkdir()
+    post = tmp_path / "archive" / user / site / "post-1" / "images"
+    post.mkdir(parents=True)
+    (post / "a.png").write_bytes(b"y" * 4096)
+    assert services.retention.record_usage(now) == 2
+    measured = store.get_user(user).settings["disk_usage"]
+    assert measured["run_files_bytes"] == 3000 and measured["run_folders"] == 2
+    assert measured["archive_bytes"] == 4096 and measured["archive_files"] == 1
+    assert store.get_user(other).settings["disk_usage"]["run_files_bytes"] == 5000
+    (tmp_path / "work" / mine[0] / "0000-x" / "more.png").write_bytes(b"z" * 10_000)
+    page = client.get("/account").get_data(as_text=True)
+    assert 'id="disk-run-files">2.9 KB' in page and 'id="disk-archive">4.0 KB' in page
+    assert 'id="disk-measured"' in page               # the daily figure, not a walk per view
