@@ -32,6 +32,13 @@ def _text(value: str) -> str | None:
     return value or None
 
 
+def _at_least_one(value: str) -> int:
+    count = int(value)
+    if count < 1:
+        raise ValueError("must be 1 or more")
+    return count
+
+
 def _days(value: str) -> int:
     days = int(value)
     if days < 0:
@@ -99,6 +106,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "1: resume runs found `interrupted` after a restart without waiting for the user."),
     EnvVar("TICKZEN_CSV_DIR", "", _text,
            "Server-side folder of `<TICKER>.csv` price files for the `csv` data source."),
+    EnvVar("TICKZEN_YAHOO_PER_MINUTE", "30", _at_least_one,
+           "Most Yahoo Finance price downloads started per minute, counted across the runs "
+           "and generation processes that share the instance folder; waits show on the run "
+           "page as progress."),
+    EnvVar("TICKZEN_PRICE_CACHE_DIR", "instance/cache/prices", _text,
+           "Where Yahoo price histories are kept for the US trading day (New York date) they "
+           "were downloaded on, shared by runs and by instances on a shared mount; empty: no "
+           "cache."),
     EnvVar("TICKZEN_EARNINGS_CALENDAR_FILE", "", _text,
            "Earnings calendar JSON (a Finnhub-style export) for the `file` earnings data "
            "source."),
@@ -180,7 +195,7 @@ _NOT_APP_CONFIG = {"TICKZEN_ENV", "HOST", "PORT", "FIRESTORE_EMULATOR_HOST", "GU
 
 
 # Folders whose default lives in the instance folder ("instance/..." means the app's own).
-_IN_INSTANCE = ("TICKZEN_WORKDIR", "TICKZEN_ARCHIVE_DIR")
+_IN_INSTANCE = ("TICKZEN_WORKDIR", "TICKZEN_ARCHIVE_DIR", "TICKZEN_PRICE_CACHE_DIR")
 
 # Config keys that code sets, never the environment: objects tests inject, and whether this
 # app starts its background threads.

@@ -260,7 +260,9 @@ def test_every_default_reaches_app_config_typed(monkeypatch, make_app) -> None:
                                       "LOGIN_RATE_LIMIT": "1000 per minute",
                                       "TICKZEN_STORE": app.config["TICKZEN_STORE"],
                                       "TICKZEN_WORKDIR": str(instance / "runs"),
-                                      "TICKZEN_ARCHIVE_DIR": str(instance / "archive")}
+                                      "TICKZEN_ARCHIVE_DIR": str(instance / "archive"),
+                                      "TICKZEN_PRICE_CACHE_DIR": str(instance / "cache" /
+                                                                     "prices")}
     assert {name: app.config[name] for name in expected} == expected
     assert app.config["TICKZEN_FEED_MAX_BYTES"] == 2 * 1024 * 1024
     assert app.config["TICKZEN_PROVIDER_TIMEOUT"] == 10.0

@@ -38,6 +38,8 @@ from automation_scripts.stock.market_data import (
     ProviderError,
     provider_for,
 )
+from automation_scripts.stock.rate_limit import OnWait
+from automation_scripts.stock.yahoo_prices import YahooPrices, wait_message
 from automation_scripts.tickers import STOCK
 from automation_scripts.variants import Variants, variant_seed
 from automation_scripts.writing import ArticleText, Writer, writer_from_settings
@@ -187,6 +189,8 @@ class StockAutomation:
         self.settings = dict(settings)
         self.writer: Writer = writer_from_settings(self.settings)
         self.charts = StockCharts()
+        # Shared by every item this automation makes: the yahoo request window and cache.
+        self.yahoo = YahooPrices.from_settings(self.settings)
 
     @staticmethod
     def link_topic(item: PreparedItem) -> str:
@@ -236,11 +240,13 @@ class StockAutomation:
 
     # -- one item --------------------------------------------------------------------------------
 
-    def provider(self, ctx: ItemContext) -> PriceProvider:
+    def provider(self, ctx: ItemContext, on_wait: OnWait | None = None) -> PriceProvider:
         source = ctx.options.get("data_source", DEFAULT_SOURCE)
         injected = (ctx.services or {}).get("price_providers") or {}
         if source in injected:
             return injected[source]
+        if source == "yahoo":
+            return self.yahoo.provider(on_wait)
         settings = {**self.settings, **((ctx.services or {}).get("settings") or {})}
         upload = ctx.options.get("csv_upload_id")
         path = None
@@ -259,8 +265,13 @@ class StockAutomation:
             ctx.checkpoint()
             ctx.progress("processing", f"{message}: {ticker}", percent=percent, data=data)
 
+        def wait(seconds: float, reason: str) -> None:
+            ctx.checkpoint()
+            ctx.progress("processing", f"{wait_message(seconds, reason)}: {ticker}",
+                         percent=10, data=data)
+
         step("Fetching prices", 10)
-        history = self.provider(ctx).history(ticker, years=YEARS)
+        history = self.provider(ctx, on_wait=wait).history(ticker, years=YEARS)
         if history.frame.empty:
             raise AutomationError(f"{ticker}: no prices")
         report = build_report(history, self.writer, step=step, charts=self.charts,
