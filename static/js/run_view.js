@@ -439,7 +439,8 @@
       list.appendChild(li);
     }
     while (list.childElementCount > LOG_MAX) list.removeChild(list.firstElementChild);
-    if (log.length !== this.logCount) list.scrollTop = list.scrollHeight;
+    var box = list.parentNode;            // the scrolling, focusable role="log" region
+    if (log.length !== this.logCount) box.scrollTop = box.scrollHeight;
     this.logCount = log.length;
   };
 
