@@ -13,7 +13,9 @@ site always reads the same; on another site, or another item, it reads different
 
 The LLM writer's numbers are checked (automation_scripts/fact_check.py): an answer quoting a
 figure that is not in the facts is refused, asked for once more naming the wrong figures, and
-then the template writer writes the article; ``ArticleText.writer_note`` says why.
+then the template writer writes the article; ``ArticleText.writer_note`` says why. A run's
+LLM calls are capped (``TICKZEN_LLM_MAX_CALLS``, counted by the ``calls`` budget the automation
+passes): past the cap the template writer writes, and says so.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ import nh3
 import requests
 
 from automation_scripts.fact_check import FactIndex, unsupported_figures
+from automation_scripts.llm_calls import CallBudget
 from automation_scripts.publishing import safety
 from automation_scripts.variants import choices_of, variant_index
 
-__all__ = ["ArticleText", "LLMWriter", "TemplateWriter", "Writer", "clean_html", "feed_text",
-           "fmt_big_money", "fmt_money", "fmt_num", "fmt_pct", "meta_description",
+__all__ = ["ArticleText", "CallBudget", "LLMWriter", "TemplateWriter", "Writer", "clean_html",
+           "feed_text", "fmt_big_money", "fmt_money", "fmt_num", "fmt_pct", "meta_description",
            "plain_text", "template_env", "text_only", "variant_index", "writer_from_settings"]
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,10 @@ class ArticleText:
 
 
 class Writer(Protocol):
-    def write(self, kind: str, facts: Mapping[str, Any]) -> ArticleText:
-        """Write the article of ``kind`` from ``facts``."""
+    def write(self, kind: str, facts: Mapping[str, Any], calls: CallBudget | None = None
+              ) -> ArticleText:
+        """Write the article of ``kind`` from ``facts``; ``calls`` counts the run's LLM calls
+        (None: uncapped)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +167,8 @@ class TemplateWriter:
     def __init__(self, directory: Path = TEMPLATE_DIR) -> None:
         self.env = template_env(directory)
 
-    def write(self, kind: str, facts: Mapping[str, Any]) -> ArticleText:
+    def write(self, kind: str, facts: Mapping[str, Any], calls: CallBudget | None = None
+              ) -> ArticleText:
         v = choices_of(dict(facts), kind)
         context = {"f": facts, "v": v, "variant": v}
         title = self.env.get_template(f"{kind}/title.txt.j2").render(context)
@@ -183,6 +189,16 @@ class LLMRefused(ValueError):
 
     def __init__(self, wrong: list[str]) -> None:
         super().__init__("figures not in the facts: " + ", ".join(wrong[:8]))
+        self.wrong = wrong
+
+
+class CallCapReached(RuntimeError):
+    """The run has made its ``TICKZEN_LLM_MAX_CALLS`` LLM calls; ``wrong``: the figures of a
+    refused first answer, when the cap stopped the second try."""
+
+    def __init__(self, limit: int, wrong: list[str]) -> None:
+        super().__init__(f"the run reached its cap of {limit} LLM calls")
+        self.limit = limit
         self.wrong = wrong
 
 
@@ -252,11 +268,15 @@ class LLMWriter:
             raise ValueError("the completion's body is too short to publish")
         return out
 
-    def _checked(self, kind: str, facts: Mapping[str, Any]) -> dict[str, str]:
-        """An answer whose every figure is in the facts (one more try after a refusal)."""
+    def _checked(self, kind: str, facts: Mapping[str, Any], calls: CallBudget | None
+                 ) -> dict[str, str]:
+        """An answer whose every figure is in the facts (one more try after a refusal), each
+        call counted against the run's cap."""
         index = FactIndex.of(_jsonable(facts))
         wrong: list[str] = []
         for _ in range(2):
+            if calls is not None and not calls.take():
+                raise CallCapReached(calls.limit, wrong)
             answer = self._ask(kind, facts, wrong)
             prose = " ".join([text_only(answer["title"]), text_only(answer["summary"]),
                               plain_text(answer["body_html"])])
@@ -267,9 +287,10 @@ class LLMWriter:
                      ", ".join(wrong[:8]))
         raise LLMRefused(wrong)
 
-    def write(self, kind: str, facts: Mapping[str, Any]) -> ArticleText:
+    def write(self, kind: str, facts: Mapping[str, Any], calls: CallBudget | None = None
+              ) -> ArticleText:
         try:
-            answer = self._checked(kind, facts)
+            answer = self._checked(kind, facts, calls)
         except Exception as exc:  # noqa: BLE001 - any failure falls back, and says why
             log.warning("LLM writer (%s at %s) failed, using the template writer: %s: %s",
                         self.model, self.base_url, type(exc).__name__, str(exc)[:200])
@@ -287,6 +308,11 @@ class LLMWriter:
 
 def _refusal_note(name: str, exc: Exception) -> str:
     """Why the template wrote an article the LLM was asked for, in a line a user reads."""
+    if isinstance(exc, CallCapReached):
+        refused = (f"{name} quoted figures that are not in the data "
+                   f"({', '.join(exc.wrong[:5])}) and " if exc.wrong else "")
+        return (f"{refused}the run reached its cap of {exc.limit} LLM calls "
+                f"(TICKZEN_LLM_MAX_CALLS); written by the template writer")
     if isinstance(exc, LLMRefused):
         return (f"{name} quoted figures that are not in the data twice "
                 f"({', '.join(exc.wrong[:5])}); written by the template writer")

@@ -136,6 +136,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("TICKZEN_LLM_MODEL", "", _text, "Model name for the LLM writer."),
     EnvVar("TICKZEN_LLM_API_KEY", "", _text, "API key for the LLM writer."),
     EnvVar("TICKZEN_LLM_TIMEOUT", "30", float, "Seconds the LLM writer waits per request."),
+    EnvVar("TICKZEN_LLM_MAX_CALLS", "100", int,
+           "Most LLM calls one run may make; past it the template writer writes the item "
+           "and says why. 0: no cap."),
     EnvVar("TICKZEN_WORKDIR", "instance/runs", _text,
            "Scratch folder for per-run files (charts, uploads)."),
     EnvVar("TICKZEN_ARCHIVE_DIR", "instance/archive", _text,

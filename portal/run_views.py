@@ -19,7 +19,8 @@ from storage.base import ITEM_DONE, Item, Run
 
 ReportUrl = Callable[[Item], "str | None"]
 
-# What an item of the socket snapshot carries (plus ``report_url`` where there is a report).
+# What an item of the socket snapshot carries (plus ``report_url`` where there is a report,
+# and ``writer``/``writer_note`` once it is written).
 SNAPSHOT_ITEM_KEYS = ("key", "label", "status", "post_id", "post_url", "error")
 
 
@@ -75,6 +76,8 @@ class ItemView:
         entry = {key: getattr(self, key) for key in SNAPSHOT_ITEM_KEYS}
         if self.report_url:
             entry["report_url"] = self.report_url
+        if self.writer:                 # who wrote a published item, for its run card
+            entry["writer"], entry["writer_note"] = self.writer, self.writer_note
         return entry
 
 

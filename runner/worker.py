@@ -430,7 +430,8 @@ class RunWorker:
         self.store.transition_item(run.id, item.position, ["publishing"], "published",
                                    result=recorded, **post)
         reporter.progress("processing", f"✓ {turn.label} published", turn.finished(),
-                          {**turn.base, "success": True, **post})
+                          {**turn.base, "success": True, **post, "writer": article.writer,
+                           "writer_note": article.writer_note})
 
     def _record_failure(self, turn: _Turn, reporter: ProgressReporter,
                         exc: Exception) -> None:

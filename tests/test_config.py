@@ -17,6 +17,7 @@ import socketio
 from cryptography.fernet import Fernet
 
 from automation_scripts.earnings.providers import FinnhubProvider
+from automation_scripts.llm_calls import DEFAULT_MAX_CALLS
 from automation_scripts.sports.feeds import FeedFetcher
 from automation_scripts.writing import LLMWriter
 from main_portal_app import create_app
@@ -245,6 +246,7 @@ def test_components_fall_back_on_the_listed_defaults() -> None:
         return inspect.signature(component).parameters[name].default
 
     assert param(LLMWriter, "timeout") == default_value("TICKZEN_LLM_TIMEOUT")
+    assert default_value("TICKZEN_LLM_MAX_CALLS") == DEFAULT_MAX_CALLS
     assert param(FinnhubProvider, "timeout") == default_value("TICKZEN_PROVIDER_TIMEOUT")
     assert param(FinnhubProvider, "base_url") == default_value("FINNHUB_API_URL")
     assert param(FeedFetcher, "timeout") == default_value("TICKZEN_FEED_TIMEOUT")

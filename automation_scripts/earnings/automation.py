@@ -39,6 +39,7 @@ from automation_scripts.earnings.providers import (
     get_provider,
 )
 from automation_scripts.faq import EARNINGS_QUESTIONS, build_faq, faq_dicts
+from automation_scripts.llm_calls import CallBudget
 from automation_scripts.tickers import EARNINGS
 from automation_scripts.variants import Variants, variant_seed
 from automation_scripts.writing import (
@@ -199,18 +200,20 @@ class EarningsAutomation:
         ctx.progress("processing", f"{ticker}: writing the {article_type}", percent=75,
                      data={"ticker": ticker})
         article = self.render(item.key, f, article_type, report_date, data.get("hour"), chart,
-                              site=ctx.site)
+                              site=ctx.site, calls=CallBudget.for_item(ctx.workdir,
+                                                                       self.settings))
         ctx.checkpoint()
         return article
 
     def render(self, slug: str, f: Fundamentals, article_type: str, report_date: str,
-               hour: str | None, chart: bytes, site: SiteContext | None = None) -> Article:
+               hour: str | None, chart: bytes, site: SiteContext | None = None,
+               calls: CallBudget | None = None) -> Article:
         """Write the article through the shared Writer (templates, or the LLM with the
         template as fallback); every number in ``facts`` comes from ``f``. The words are
         seeded by the report and the site."""
         site = site or SiteContext()
         facts = earnings_facts(f, article_type, report_date, hour, site_id=site.id)
-        text = self.writer.write(f"earnings/{article_type}", facts)
+        text = self.writer.write(f"earnings/{article_type}", facts, calls)
         text = replace(text, html=clean_html(text.html))
         demo = " (demo data)" if f.demo else ""
         image = Image(filename=f"{slug}-eps.png", data=chart, role="featured",

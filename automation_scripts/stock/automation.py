@@ -27,6 +27,7 @@ from automation_scripts.base import (
     slugify,
 )
 from automation_scripts.faq import STOCK_QUESTIONS, build_faq, faq_dicts
+from automation_scripts.llm_calls import CallBudget
 from automation_scripts.stock.charts import StockCharts
 from automation_scripts.stock.forecast import Forecast, forecast
 from automation_scripts.stock.indicators import Analysis, analyse
@@ -141,10 +142,12 @@ def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
 
 def build_report(history: PriceHistory, writer: Writer, *,
                  step: Callable[[str, int], None] | None = None,
-                 charts: StockCharts | None = None, site_id: str = "") -> StockReport:
+                 charts: StockCharts | None = None, site_id: str = "",
+                 calls: CallBudget | None = None) -> StockReport:
     """The whole pipeline after the prices are in hand (no network, no files). Pass the
     same ``charts`` for every ticker: it keeps the chart figures between calls. ``site_id``
-    seeds the words, so the same ticker reads differently on every site."""
+    seeds the words, so the same ticker reads differently on every site; ``calls`` counts
+    the run's LLM calls."""
     step = step or (lambda _message, _percent: None)
     charts = charts or StockCharts()
     step("Analysing", 30)
@@ -171,7 +174,7 @@ def build_report(history: PriceHistory, writer: Writer, *,
                                                                    strict=True)]
     step("Writing the article", 85)
     facts = build_facts(history, a, fc, meta, seed=variant_seed(a.ticker, site_id))
-    text = writer.write("stock", facts)
+    text = writer.write("stock", facts, calls)
     return StockReport(history, a, fc, facts, text, images)
 
 
@@ -275,7 +278,8 @@ class StockAutomation:
         if history.frame.empty:
             raise AutomationError(f"{ticker}: no prices")
         report = build_report(history, self.writer, step=step, charts=self.charts,
-                              site_id=ctx.site_id)
+                              site_id=ctx.site_id,
+                              calls=CallBudget.for_item(ctx.workdir, self.settings))
         ctx.checkpoint()
         workdir = Path(ctx.workdir)
         workdir.mkdir(parents=True, exist_ok=True)

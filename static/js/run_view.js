@@ -87,7 +87,10 @@
           label: it.label || prev.label || it.key,
           status: it.status || "pending", post_id: it.post_id || null,
           post_url: it.post_url || null, error: it.error || null,
-          report_url: it.report_url || prev.report_url || null
+          report_url: it.report_url || prev.report_url || null,
+          // who wrote it ("template" | "llm:<model>") and why the template did, once written
+          writer: it.writer || prev.writer || null,
+          writer_note: String(it.writer ? it.writer_note || "" : prev.writer_note || "")
         };
       });
     }
@@ -231,6 +234,7 @@
       item.error = null;
       if (d.post_id !== undefined && d.post_id !== null) item.post_id = String(d.post_id);
       if (d.post_url) item.post_url = String(d.post_url);
+      if (d.writer) { item.writer = String(d.writer); item.writer_note = String(d.writer_note || ""); }
     } else if (item && d.success === false) {
       item.status = "failed";
       item.error = String(d.error || evt.message || "failed");
@@ -413,6 +417,9 @@
         report.removeAttribute("href");
       }
       setText(card.querySelector(".tz-card-error"), it.status === "failed" ? (it.error || "") : "");
+      var written = it.writer && (it.status === "published" || it.status === "skipped");
+      setText(card.querySelector(".tz-card-writer"), written ? "Written by " + it.writer : "");
+      setText(card.querySelector(".tz-card-writer-note"), written ? it.writer_note : "");
       var retry = card.querySelector(".tz-card-retry");
       retry.hidden = !(it.status === "failed" && RUN_FINAL[self.model.status]);
       retry.setAttribute("aria-label", "Retry " + it.label);

@@ -1,10 +1,12 @@
 """The LLM writer's numbers are checked: a stand-in OpenAI-compatible server (a real HTTP server
 in the test) that invents a figure loses to the template writer, which says why; an honest
-answer is published as written; a 429 or a timeout falls back at once."""
+answer is published as written; a 429 or a timeout falls back at once; past the run's
+TICKZEN_LLM_MAX_CALLS the template writes, and says so."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from automation_scripts.fact_check import unsupported_figures
+from automation_scripts.llm_calls import CallBudget
 from automation_scripts.writing import LLMWriter, TemplateWriter, fmt_money, fmt_num
 from tests.articles.conftest import stock_facts
 from tests.earnings.runs import Member
@@ -149,3 +152,58 @@ def test_run_answers_say_which_writer_wrote_each_item(llm_app):
                                  status="publish"))
     assert run["items"][0]["writer"] == "llm:stand-in"
     assert run["items"][0]["writer_note"] == ""
+
+
+# -- TICKZEN_LLM_MAX_CALLS: a run's LLM calls are capped ------------------------------------------
+
+def test_past_the_cap_the_template_writes_and_says_why(llm, tmp_path: Path):
+    StandIn.mode = "honest"
+    calls = CallBudget(tmp_path / "run" / "llm-calls", 1)
+    first = llm.write("stock", stock_facts("AAPL", "site-a"), calls)
+    second = llm.write("stock", stock_facts("MSFT", "site-a"), calls)
+    assert first.writer == "llm:stand-in" and second.writer == "template"
+    assert "cap of 1 LLM calls" in second.writer_note
+    assert "TICKZEN_LLM_MAX_CALLS" in second.writer_note
+    assert len(StandIn.requests) == 1 and calls.used() == 1
+
+
+def test_a_refusal_with_no_call_left_names_the_figures_and_the_cap(llm, tmp_path: Path):
+    StandIn.mode = "invent"
+    calls = CallBudget(tmp_path / "llm-calls", 1)
+    text = llm.write("stock", stock_facts("AAPL", "site-a"), calls)
+    assert text.writer == "template" and len(StandIn.requests) == 1
+    assert "31.7" in text.writer_note and "cap of 1 LLM calls" in text.writer_note
+
+
+def _take_many(path: str, limit: int, count: int) -> int:
+    budget = CallBudget(Path(path), limit)
+    return sum(budget.take() for _ in range(count))
+
+
+def test_the_count_is_shared_by_processes_and_threads(tmp_path: Path):
+    path = str(tmp_path / "llm-calls")
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        taken = pool.starmap(_take_many, [(path, 25, 10)] * 4)
+    assert sum(taken) == 25 and CallBudget(Path(path), 25).used() == 25
+    assert CallBudget(Path(path), 0).take()              # 0: no cap
+
+
+def test_a_run_stops_asking_the_llm_at_its_cap(make_app, tmp_path: Path, llm_url: str):
+    StandIn.mode = "honest"
+    StandIn.requests.clear()
+    app = make_app(TICKZEN_START_RUNNER=True, TICKZEN_ARCHIVE_DIR=str(tmp_path / "archive"),
+                   TICKZEN_WORKDIR=str(tmp_path / "work"), PROGRESS_MAX_PER_SECOND=50,
+                   TICKZEN_LLM_BASE_URL=llm_url, TICKZEN_LLM_MODEL="stand-in",
+                   TICKZEN_LLM_TIMEOUT=2, TICKZEN_LLM_MAX_CALLS=2,
+                   TICKZEN_GENERATION_PROCESSES=0)
+    alice = Member(app)
+    site = alice.site(name="Archive", kind="local")
+    run = alice.wait(alice.start("stock", site, ["AAPL", "MSFT", "KO"], data_source="demo",
+                                 status="publish"))
+    writers = sorted(item["writer"] for item in run["items"])
+    assert [item["status"] for item in run["items"]] == ["published"] * 3
+    assert writers == ["llm:stand-in", "llm:stand-in", "template"]
+    [capped] = [item for item in run["items"] if item["writer"] == "template"]
+    assert "cap of 2 LLM calls" in capped["writer_note"]
+    assert len(StandIn.requests) == 2

@@ -27,6 +27,7 @@ for (const [op, arg] of steps.ops) {
   else if (op === "skip") m.skipGap();
   out.push({ r, status: m.status, percent: m.percent, logSeq: m.logSeq,
              stateSeq: m.stateSeq, items: m.items.map(i => i.status),
+             writers: m.items.map(i => [i.writer, i.writer_note]),
              log: m.log.map(e => e.message), controls: m.controls() });
 }
 console.log(JSON.stringify(out));
@@ -151,3 +152,22 @@ def test_run_level_error_fails_the_run():
 def test_a_completed_run_without_failures_offers_no_retry():
     out = run_model(run(), [["event", ev(1, "complete", percent=100, success=True)]])
     assert out[0]["status"] == "completed" and out[0]["controls"]["retry"] is False
+
+
+def test_each_item_keeps_who_wrote_it_from_the_event_and_the_views():
+    first = run()
+    first["items"][1].update(status="published", writer="template",
+                             writer_note="llm:m answered HTTP 429; written by the template writer")
+    out = run_model(first, [
+        ["event", ev(1, "processing", "✓ AAPL published", index=0, item="AAPL", success=True,
+                     post_url="/p/aapl", writer="llm:m", writer_note="")],
+        ["snapshot", run(last_seq=2)],                      # a view without writers: kept
+        ["snapshot", {**run(last_seq=3), "items": [
+            {"key": "aapl-k", "label": "AAPL", "status": "published", "writer": "template",
+             "writer_note": "the run reached its cap of 2 LLM calls"},
+            {"key": "msft-k", "label": "MSFT", "status": "published"}]}],
+    ])
+    assert out[0]["writers"] == [["llm:m", ""], ["template", "llm:m answered HTTP 429; "
+                                                             "written by the template writer"]]
+    assert out[1]["writers"] == out[0]["writers"]
+    assert out[2]["writers"][0] == ["template", "the run reached its cap of 2 LLM calls"]
