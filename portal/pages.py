@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify, render_template
 from flask_login import login_required
 
+from portal import insights
 from portal.access import current_user_id
+from portal.local_time import fire_time
 from portal.services import services
 from storage.base import RUN_ACTIVE, Campaign
+from storage.clock import utcnow
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
@@ -26,7 +28,8 @@ NEXT_FIRES = 5
 @bp.route("/")
 @login_required
 def dashboard():
-    """The signed-in user's sites, active runs and most recent runs."""
+    """The signed-in user's sites, active runs, most recent runs and posts, next campaign
+    fires, and the last 30 days in charts."""
     store = services().store
     user_id = current_user_id()
     sites = store.list_sites(user_id)
@@ -38,16 +41,17 @@ def dashboard():
                            recent_runs=recent, site_names=site_names,
                            recent_posts=store.list_posts(user_id, limit=RECENT_POSTS),
                            campaign_names={c.id: c.name for c in campaigns},
-                           next_fires=_next_fires(campaigns))
+                           next_fires=_next_fires(campaigns),
+                           insights=insights.load(store, user_id, utcnow()))
 
 
 def _next_fires(campaigns: list[Campaign]) -> list[dict[str, Any]]:
-    """The soonest fires of the user's active campaigns, in each campaign's zone."""
+    """The soonest fires of the user's active campaigns, in the user's zone."""
     soon = sorted((c for c in campaigns if c.status == "active" and c.next_fire_at),
                   key=lambda c: c.next_fire_at)
     return [{"id": c.id, "name": c.name, "at": c.next_fire_at.isoformat(),
-             "local": c.next_fire_at.astimezone(ZoneInfo(c.schedule.get("timezone") or "UTC"))
-             .strftime("%a %d %b, %H:%M %Z")} for c in soon[:NEXT_FIRES]]
+             "local": fire_time(c.next_fire_at, c.schedule.get("timezone"))}
+            for c in soon[:NEXT_FIRES]]
 
 
 @bp.route("/healthz")

@@ -1,25 +1,20 @@
 """``InsightsStore.insights`` on both backends against one known history, built through the
-Store's own writes (runs and their item transitions, ledger reservations and completions): the
-exact figures, the window's edges, another user's data left out, the detail limit.
-
-The ledger stamps ``published_at`` with the store's clock; ``publish_clock`` sets that clock
-per write, so posts land on chosen days.
+Store's own writes (runs and their item transitions, ledger reservations and completions, see
+tests/support/insight_history.py): the exact figures, the window's edges, another user's data
+left out, the detail limit, and Firestore's indexes for the queries it issues.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-import storage.firestore.ledger
-import storage.sqlite.ledger
-from storage.base import NewItem, Run, Store
+from storage.base import Store
 from storage.insight_records import DayCount, Insights, InsightsStore, Tally
-from tests.storage.test_contract import entry, make_site, make_user
+from tests.storage.test_contract import make_site, make_user
+from tests.support.insight_history import PublishClock, ledger_entry, publish, run_of
 
 UNTIL = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 SINCE = datetime(2026, 10, 27, tzinfo=UTC)            # 30 UTC days, 26 Oct excluded
@@ -34,65 +29,16 @@ def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
 
 
 @pytest.fixture
-def publish_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[datetime], None]]:
-    """Set the time the next ``complete_post`` records as ``published_at``."""
-    now = [UNTIL]
-
-    def clock() -> datetime:
-        return now[0]
-
-    for module in (storage.sqlite.ledger, storage.firestore.ledger):
-        monkeypatch.setattr(module, "utcnow", clock)
-
-    def set_time(when: datetime) -> None:
-        now[0] = when
-
-    yield set_time
-
-
-def finish(store: Store, run: Run, outcomes: list[str | None]) -> None:
-    """Drive each item through the real transitions: None published, "skip" skipped,
-    "pending" left alone, any other text failed with that error."""
-    for position, outcome in enumerate(outcomes):
-        if outcome == "pending":
-            continue
-        if outcome == "skip":
-            store.transition_item(run.id, position, ["pending"], "skipped")
-            continue
-        store.transition_item(run.id, position, ["pending"], "processing")
-        if outcome is None:
-            store.transition_item(run.id, position, ["processing"], "publishing")
-            store.transition_item(run.id, position, ["publishing"], "published",
-                                  post_id=str(position), post_url=f"/p/{run.id}/{position}")
-        else:
-            store.transition_item(run.id, position, ["processing"], "failed", error=outcome)
-
-
-def run_of(store: Store, user_id: str, site_id: str, kind: str, created: datetime,
-           items: dict[str, str | None]) -> Run:
-    run = store.create_run(Run(id="", user_id=user_id, kind=kind, site_id=site_id,
-                               created_at=created),
-                           [NewItem(key=label.lower().replace(" ", "-"), input=label,
-                                    label=label) for label in items])
-    finish(store, run, list(items.values()))
-    return run
-
-
-def publish(store: Store, publish_clock: Callable[[datetime], None], user_id: str,
-            site_id: str, slug: str, when: datetime, kind: str = "stock") -> None:
-    store.reserve_post(replace(entry(user_id, site_id, slug, day=when.date().isoformat(),
-                                     created_at=when - timedelta(minutes=1)), kind=kind))
-    publish_clock(when)
-    store.complete_post(user_id, site_id, slug, post_id=slug, post_url=f"/p/{slug}",
-                        title=slug.upper())
+def clock(monkeypatch: pytest.MonkeyPatch) -> PublishClock:
+    return PublishClock(UNTIL).install(monkeypatch)
 
 
 @pytest.fixture
-def history(store: Store, publish_clock: Callable[[datetime], None]) -> dict[str, Any]:
-    return build_history(store, publish_clock)
+def history(store: Store, clock: PublishClock) -> dict[str, Any]:
+    return build_history(store, clock)
 
 
-def build_history(store: Store, publish_clock: Callable[[datetime], None]) -> dict[str, Any]:
+def build_history(store: Store, clock: PublishClock) -> dict[str, Any]:
     """Three sites of ann's (Blog with a daily limit of 5), runs in and around the window,
     posts on chosen days, and bob's run and post in the window."""
     ann = make_user(store)
@@ -111,17 +57,16 @@ def build_history(store: Store, publish_clock: Callable[[datetime], None]) -> di
     run_of(store, ann, blog, "stock", UNTIL, {"AAPL": None, "IBM": AUTH})
     run_of(store, bob, bobs, "stock", at(21, 9), {"AAPL": None, "BOB": AUTH})
 
-    publish(store, publish_clock, ann, blog, "aapl-1120", at(20, 10, 5))
-    publish(store, publish_clock, ann, blog, "msft-1120", at(20, 10, 6))
-    publish(store, publish_clock, ann, blog, "msft-earnings", at(25, 8, 5), "earnings")
-    publish(store, publish_clock, ann, blog, "old-post", at(20, 9, month=10))
-    store.reserve_post(entry(ann, blog, "under-way", day="2026-11-25",
-                             created_at=at(25, 14)))
-    publish(store, publish_clock, ann, news, "aapl-1124", at(24, 9, 5))
-    publish(store, publish_clock, ann, news, "big-match", at(22, 12, 5), "sports")
-    publish(store, publish_clock, ann, news, "too-late", UNTIL)
-    publish(store, publish_clock, ann, news, "too-early", SINCE - timedelta(microseconds=1))
-    publish(store, publish_clock, bob, bobs, "bob-1", at(21, 9, 5))
+    publish(store, clock, ann, blog, "aapl-1120", at(20, 10, 5))
+    publish(store, clock, ann, blog, "msft-1120", at(20, 10, 6))
+    publish(store, clock, ann, blog, "msft-earnings", at(25, 8, 5), "earnings")
+    publish(store, clock, ann, blog, "old-post", at(20, 9, month=10))
+    store.reserve_post(ledger_entry(ann, blog, "under-way", "stock", at(25, 14)))
+    publish(store, clock, ann, news, "aapl-1124", at(24, 9, 5))
+    publish(store, clock, ann, news, "big-match", at(22, 12, 5), "sports")
+    publish(store, clock, ann, news, "too-late", UNTIL)
+    publish(store, clock, ann, news, "too-early", SINCE - timedelta(microseconds=1))
+    publish(store, clock, bob, bobs, "bob-1", at(21, 9, 5))
     return {"ann": ann, "blog": blog, "news": news, "empty": empty}
 
 
@@ -189,8 +134,7 @@ def test_a_bad_window_is_refused(store: Any, since: datetime, until: datetime) -
         store.insights("u1", since, until)
 
 
-def test_every_firestore_insights_query_has_its_index(firestore_store: Any,
-                                                      publish_clock: Any,
+def test_every_firestore_insights_query_has_its_index(firestore_store: Any, clock: PublishClock,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The emulator answers without indexes: check each query the insights issue against
     storage/firestore.indexes.json the way Firestore decides (tests/history's checker), and
@@ -201,7 +145,7 @@ def test_every_firestore_insights_query_has_its_index(firestore_store: Any,
     from tests.history.test_firestore_indexes import listed, missing_index, shape
 
     store = firestore_store
-    known = build_history(store, publish_clock)
+    known = build_history(store, clock)
     shapes: list[Any] = []
     aggregations: list[Any] = []
     real_stream, real_get = Query.stream, AggregationQuery.get
