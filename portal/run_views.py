@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import url_for
+from flask import g, has_app_context, url_for
 
+from portal.services import services
 from runner.views import remaining_count
 from storage.base import ITEM_DONE, Item, Run
 
@@ -89,19 +90,33 @@ def _no_report(item: Item) -> None:
     return None
 
 
+def campaign_name(run: Run) -> str | None:
+    """The name of the campaign whose fire started ``run``: None for other runs and when the
+    campaign was deleted. Looked up once per campaign per request (or socket event)."""
+    if not run.campaign_id or not has_app_context():
+        return None
+    names = g.setdefault("campaign_names", {})
+    if run.campaign_id not in names:
+        campaign = services().store.get_campaign(run.user_id, run.campaign_id)
+        names[run.campaign_id] = campaign.name if campaign is not None else None
+    return names[run.campaign_id]
+
+
 @dataclass(frozen=True)
 class RunView:
     """A run as its owner sees it, with its items when they were read."""
 
     run: Run
     items: tuple[ItemView, ...] | None = None
+    campaign_name: str | None = None    # shown on the run's card (text only)
 
     @classmethod
     def of(cls, run: Run, items: Iterable[Item] | None = None,
            report: ReportUrl = report_url) -> RunView:
         if run.files_pruned_at is not None:        # retention removed the report files
             report = _no_report
-        return cls(run, None if items is None else tuple(ItemView.of(i, report) for i in items))
+        return cls(run, None if items is None else tuple(ItemView.of(i, report) for i in items),
+                   campaign_name(run))
 
     def api(self) -> dict[str, Any]:
         """The run as the API answers it (``run_id`` and ``id`` are the same value); also the
@@ -112,7 +127,7 @@ class RunView:
             "status": run.status, "options": run.options, "total": run.total,
             "counts": dict(run.counts), "percent": run.percent, "last_seq": run.last_seq,
             "error": run.error, "remaining_count": remaining_count(run),
-            "campaign_id": run.campaign_id,
+            "campaign_id": run.campaign_id, "campaign_name": self.campaign_name,
             "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
             "events_pruned_at": _iso(run.events_pruned_at),
             "files_pruned_at": _iso(run.files_pruned_at),
@@ -128,6 +143,8 @@ class RunView:
                  "percent": run.percent, "counts": dict(run.counts), "total": run.total,
                  "error": run.error, "items": [i.snapshot() for i in self.items or ()],
                  "last_seq": run.last_seq}
+        if run.campaign_id:
+            entry["campaign_id"], entry["campaign_name"] = run.campaign_id, self.campaign_name
         if run.events_pruned_at is not None:       # no replay before last_seq: it is gone
             entry["events_pruned_at"] = _iso(run.events_pruned_at)
         return entry

@@ -59,6 +59,8 @@ class Run(Model):
     error: str | None = None
     remaining_count: int
     campaign_id: str | None = None
+    campaign_name: str | None = Field(None, description="The name of the campaign that "
+                                      "started it (null when none, or it was deleted).")
     created_at: str | None = None
     updated_at: str | None = None
     events_pruned_at: str | None = Field(None, description="When retention removed the run's "

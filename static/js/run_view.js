@@ -63,6 +63,8 @@
     this.log = [];
     this.pending = {};          // seq -> event waiting for a gap to fill
     this.gapTimer = null;
+    this.campaignId = null;     // the campaign whose fire started the run, and its name
+    this.campaignName = null;
     this.replace(data);
   }
 
@@ -71,6 +73,10 @@
     var seq = num(data.last_seq, 0);
     // Retention removed the events up to last_seq: there is nothing before it to replay.
     if (data.events_pruned_at) this.logSeq = Math.max(this.logSeq, seq);
+    if (data.campaign_id) {
+      this.campaignId = String(data.campaign_id);
+      if (data.campaign_name !== undefined) this.campaignName = data.campaign_name ? String(data.campaign_name) : null;
+    }
     this.mergeReports(data.items);
     if (seq < this.stateSeq) return false;
     this.kind = data.kind || this.kind;
@@ -341,6 +347,9 @@
     var title = (m.kind ? m.kind.charAt(0).toUpperCase() + m.kind.slice(1) : "Run") +
       " run · " + m.items.length + (m.items.length === 1 ? " item" : " items");
     setText(this.q(".tz-run-title"), title);
+    var campaign = this.q(".tz-run-campaign");
+    campaign.hidden = !m.campaignId;
+    setText(campaign, m.campaignId ? "Campaign: " + (m.campaignName || "a deleted campaign") : "");
     this.el.setAttribute("data-status", m.status);
     var badge = this.q(".tz-run-status");
     setText(badge, STATUS_TEXT[m.status] || m.status);
