@@ -2,9 +2,10 @@
 
 ``GET /api/earnings/calendar`` lists the coming week's report dates by day (the user picks
 tickers); ``GET /api/sports/stories`` fetches the user's feeds and returns clustered, ranked
-stories (the user picks stories); ``GET/PUT/DELETE /api/sports/feeds`` keeps the user's feed
-sources in ``user.settings["sports_feeds"]``. Errors are ``{error}`` with a 4xx (502 when the
-outside provider itself failed).
+stories (the user picks stories), or the demo stories (synthetic, labelled) when none of the
+feeds answers or ``source=demo`` asks for them; ``GET/PUT/DELETE /api/sports/feeds`` keeps the
+user's feed sources in ``user.settings["sports_feeds"]``. Errors are ``{error}`` with a 4xx
+(502 when the outside provider itself failed).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from automation_scripts.earnings.providers import (
     week_by_day,
 )
 from automation_scripts.publishing.safety import url_problem
+from automation_scripts.sports.demo_stories import DEMO_LABEL, demo_stories
 from automation_scripts.sports.feeds import (
     FeedCache,
     FeedFetcher,
@@ -43,6 +45,7 @@ from portal.services import services
 bp = Blueprint("sources", __name__)
 
 SETTINGS_KEY = "sports_feeds"
+STORY_SOURCES = ("auto", "feeds", "demo")    # auto: the feeds, demo stories when none answers
 
 
 def _int_arg(name: str, default: int) -> int | None:
@@ -151,12 +154,18 @@ def sports_stories() -> Response:
     limit = _int_arg("limit", 50)
     if limit is None or not 1 <= limit <= 200:
         raise InvalidRequest("limit must be a whole number from 1 to 200")
+    source = request.args.get("source", "auto")
+    if source not in STORY_SOURCES:
+        raise InvalidRequest(f"unknown source {source[:30]!r}; use one of "
+                             f"{', '.join(STORY_SOURCES)}")
     site_id = request.args.get("site_id")
     store = services().store
     user_id = current_user_id()
     if site_id:
         owned_site(site_id)
     sources, _ = _user_sources()
+    if source == "demo":
+        sources = []
     allowed, refused = [], []
     for s in sources:                      # checked again at fetch time (DNS may change)
         problem = _private_problem(s.url)
@@ -173,13 +182,23 @@ def sports_stories() -> Response:
     report = fetcher.fetch_all(allowed)
     now = datetime.now(UTC)
     stories = rank_stories(cluster_entries(report.entries), now)[:limit]
+    answered = any(r.status != "error" for r in report.sources)
+    demo = source == "demo" or (source == "auto" and not answered)
+    if demo:
+        stories = demo_stories(today=now.date())[:limit]
     out = []
     for story in stories:
-        row = story.to_dict()
+        row = story.to_dict() | {"demo": demo}
         if site_id:
             entry = store.get_post(user_id, site_id, story.id)
             row["published_on_site"] = bool(entry and entry.status == "published")
         out.append(row)
     results = {r.url: r for r in report.sources + refused}
+    reason = None
+    if demo:
+        reason = ("demo stories were asked for" if source == "demo" else
+                  "none of your feeds answered, so these are demo stories")
     return jsonify({"stories": out, "fetched_at": now.isoformat(),
-                    "sources": [vars(results[s.url]) for s in sources]})
+                    "sources": [vars(results[s.url]) for s in sources],
+                    "demo": demo, "demo_reason": reason,
+                    "label": DEMO_LABEL if demo else None})

@@ -4,7 +4,9 @@ An item is the story itself (headline, and per outlet: title, link, short summar
 categories), so the article can be written even after the feeds have moved on. The key is
 ``feeds.story_key`` of its entries: stable across fetches, so a story already published on
 a site is recognised by the runner's ledger check. The roundup attributes and links every
-outlet and quotes at most a short opening fragment of each summary, never a whole one.
+outlet and quotes at most a short opening fragment of each summary, never a whole one. A demo
+story (demo_stories.py: synthetic, made by the project) is labelled demo in the title, at the
+top of the article, in the excerpt, the tags and the headline card.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from matplotlib.figure import Figure
 
 from automation_scripts.articles import finish_article
 from automation_scripts.base import Article, Image, InvalidItems, ItemContext, PreparedItem
+from automation_scripts.sports.demo_stories import is_demo_story
 from automation_scripts.sports.feeds import GENERIC_CATEGORIES, story_key
 from automation_scripts.variants import Variants, variant_seed
 from automation_scripts.writing import (
@@ -163,21 +166,27 @@ class SportsAutomation:
                  "author": e.get("author", ""), "when": _when(e.get("published")),
                  "fragment": quote_fragment(e.get("summary", ""))} for e in entries]
         seed = variant_seed(item.key, ctx.site_id)
+        demo = is_demo_story(story)
         html = clean_html(self.env.get_template("sports/roundup.html.j2").render(
             lead=lead, entries=rows, categories=[category] + tags, source_names=source_names,
-            v=Variants(seed)))
+            v=Variants(seed), demo=demo))
         ctx.checkpoint()
         ctx.progress("processing", "Drawing the headline card", percent=60,
                      data={"item": item.key})
-        card = headline_card(story["title"], names, category)
+        card = headline_card(story["title"], names,
+                             f"{category} · demo story" if demo else category)
         ctx.checkpoint()
-        excerpt = meta_description(f"{story['title']} - a roundup of reporting by "
+        label = "[Demo] " if demo else ""
+        excerpt = meta_description(("Synthetic demo story: " if demo else "")
+                                   + f"{story['title']} - a roundup of reporting by "
                                    f"{source_names}.")
         image = Image(filename=f"{item.key[:60]}-card.png", data=card,
-                      alt=f"Headline card: {story['title']}"[:200], role="featured")
-        return finish_article(item.key, ArticleText(story["title"], html, excerpt),
+                      alt=f"Headline card: {label}{story['title']}"[:200], role="featured")
+        return finish_article(item.key, ArticleText(label + story["title"], html, excerpt),
                               site=ctx.site, about={}, kind=self.kind,
-                              categories=[category], tags=tags + ["roundup"], images=[image],
+                              categories=[category],
+                              tags=tags + ["roundup"] + (["demo data"] if demo else []),
+                              images=[image],
                               focus_keyword=category.lower() + " news", faq=[], seed=seed)
 
 

@@ -40,6 +40,10 @@ class Stories(Model):
     stories: list[dict[str, Any]]
     fetched_at: str
     sources: list[dict[str, Any]]
+    demo: bool = Field(description="The stories are synthetic demo stories (none of the feeds "
+                                   "answered, or source=demo).")
+    demo_reason: str | None = None
+    label: str | None = Field(None, description='"demo stories" when they are.')
 
 
 class PriceUpload(Model):
@@ -74,7 +78,11 @@ OPERATIONS = ops(
     ("sources.sports_stories", "GET", Operation(
         "Clustered, ranked stories from your feeds", "sources", {200: Stories},
         query=(LIMIT, Param("site_id", {"type": "string", "maxLength": 200},
-                            "Mark the stories already published on this site.")),
+                            "Mark the stories already published on this site."),
+               Param("source", {"type": "string", "enum": ["auto", "feeds", "demo"],
+                                "default": "auto"},
+                     "auto: your feeds, demo stories when none answers; feeds: never demo; "
+                     "demo: the demo stories.")),
         errors=(400, 401, 404, 429, 502))),
     ("reports.upload_prices", "POST", Operation(
         "Upload a CSV price file for the csv data source", "uploads", {201: PriceUpload},

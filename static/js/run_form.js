@@ -246,7 +246,9 @@
     var self = this;
     var box = $("stories-list");
     var site = $("site");
-    var url = "/api/sports/stories" + (site && site.value ? "?site_id=" + encodeURIComponent(site.value) : "");
+    var from = $("stories-source");
+    var url = "/api/sports/stories?source=" + encodeURIComponent(from ? from.value : "auto") +
+      (site && site.value ? "&site_id=" + encodeURIComponent(site.value) : "");
     text($("stories-status"), "Loading…");
     api("GET", url).then(function (j) {
       var stories = Array.isArray(j) ? j : (j.stories || []);
@@ -256,13 +258,16 @@
         var id = String(s.id || i);
         self.picked[id] = s;
         var n = s.source_count || (Array.isArray(s.sources) ? s.sources.length : 0);
-        var label = String(s.title || id) + (n ? " (" + n + (n === 1 ? " source)" : " sources)") : "") +
+        var label = (s.demo ? "[Demo] " : "") + String(s.title || id) +
+          (n ? " (" + n + (n === 1 ? " source)" : " sources)") : "") +
           (s.published_on_site ? " — already on this site" : "");
         box.appendChild(checkbox("story", id, label, false));
       });
       var errs = (j.sources || []).filter(function (r) { return r.status === "error"; })
         .map(function (r) { return String(r.name || r.url) + ": " + String(r.error || "failed"); });
-      text($("stories-status"), (stories.length ? "Pick the stories to write up." : "No stories found.") +
+      var demo = j.demo ? "Demo stories (synthetic, made by TickZen; their articles are labelled demo): " +
+        String(j.demo_reason || "") + ". " : "";
+      text($("stories-status"), demo + (stories.length ? "Pick the stories to write up." : "No stories found.") +
         (errs.length ? " Feed problems: " + errs.join("; ") : ""));
     }).catch(function (e) { text($("stories-status"), e.message); });
   };
