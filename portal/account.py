@@ -38,6 +38,7 @@ from portal.access import current_user_id
 from portal.auth import check_new_password, password_matches, start_session
 from portal.errors import InvalidRequest, NotFound
 from portal.housekeeping import disk_usage
+from portal.quotas import QuotaReached
 from portal.services import services
 from portal.socket_sessions import disconnect_user
 from portal.tokens import create_token, revoke_token, token_json
@@ -336,8 +337,8 @@ def page_token_create():
     """The new token is shown on this answer only (never stored, never in a cookie)."""
     try:
         _token, secret = create_token(current_user_id(), request.form.get("name"))
-    except InvalidRequest as exc:
-        return render_page({"tokens": {"name": exc.message}}, 400)
+    except (InvalidRequest, QuotaReached) as exc:
+        return render_page({"tokens": {"name": exc.message}}, exc.http_status)
     return render_page(new_token=secret, status=201)
 
 

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 
 from portal.access import current_user_id
 from portal.errors import InvalidRequest, NotFound
+from portal.quotas import CAMPAIGNS, QuotaReached
 from portal.services import services
 from runner.campaign_checks import CampaignError
 from runner.campaigns import CampaignService
@@ -91,6 +92,7 @@ def _page_arg(name: str, default: int, low: int, high: int) -> int:
 @bp.post("/api/campaigns")
 @login_required
 def api_create():
+    CAMPAIGNS.check(current_user_id())
     campaign = _service().create(current_user_id(), _json_body())
     return jsonify(campaign_view(campaign)), 201
 
@@ -299,7 +301,10 @@ def page_new():
     form = request.form.to_dict()
     kind = form.get("kind", "")
     try:
+        CAMPAIGNS.check(current_user_id())
         campaign = _service().create(current_user_id(), form_body(form, kind))
+    except QuotaReached as exc:
+        return _form_page(form, exc.message, exc.http_status)
     except (CampaignError, InvalidRequest, NotFoundError) as exc:
         return _form_page(form, _message(exc), 400)
     flash(f"Campaign “{campaign.name}” saved: {_service().schedule_of(campaign).text}.", "info")

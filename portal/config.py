@@ -99,6 +99,18 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("TICKZEN_MAX_ITEMS", "500", int, "Most items one run may hold."),
     EnvVar("TICKZEN_MAX_RUNS", "8", int, "Runs processed at once on this instance."),
     EnvVar("TICKZEN_MAX_RUNS_PER_USER", "2", int, "Runs one user may have active at once."),
+    EnvVar("TICKZEN_MAX_SITES", "20", _at_least_one,
+           "Sites one account may keep (the starter Local archive counts); past it adding "
+           "one is refused (409)."),
+    EnvVar("TICKZEN_MAX_CAMPAIGNS", "50", _at_least_one,
+           "Campaigns one account may keep; past it creating one is refused (409)."),
+    EnvVar("TICKZEN_MAX_WEBHOOKS", "20", _at_least_one,
+           "Webhooks one account may keep; past it adding one is refused (409)."),
+    EnvVar("TICKZEN_MAX_TOKENS", "50", _at_least_one,
+           "Personal API tokens one account may hold; past it making one is refused (409)."),
+    EnvVar("TICKZEN_MAX_UPLOAD_BYTES", "5242880", _at_least_one,
+           "Largest uploaded file (price CSV, ticker CSV/XLSX), in bytes; a larger one is "
+           "refused (413). Requests may be this plus 64 KB (at least 10 MB)."),
     EnvVar("TICKZEN_GENERATION_PROCESSES", "", _text,
            "Worker processes that make the articles of CPU-bound automations (stock charts); "
            "unset: one per core but one, at most 4; 0: in the run's own threads."),
@@ -298,6 +310,7 @@ def load(app: Flask, config: Any = None) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _resolve_store_url(app)
     _resolve_instance_folders(app)
+    _resolve_request_limit(app)
     if not app.config.get("SECRET_KEY"):
         if app.config["ENV_NAME"] == "production":
             raise ConfigurationError("SECRET_KEY must be set in production")
@@ -320,6 +333,19 @@ def _resolve_instance_folders(app: Flask) -> None:
         value = app.config.get(name)
         if isinstance(value, str) and value.startswith("instance/"):
             app.config[name] = str(Path(app.instance_path) / value[len("instance/"):])
+
+
+# One request may carry one upload at its limit plus the form around it.
+REQUEST_ENVELOPE_BYTES = 64 * 1024
+
+
+def _resolve_request_limit(app: Flask) -> None:
+    """MAX_CONTENT_LENGTH leaves room for one largest upload (TICKZEN_MAX_UPLOAD_BYTES), and
+    never goes below the default the JSON API was sized for; a larger body is refused (413)
+    before it is read."""
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        int(app.config.get("MAX_CONTENT_LENGTH") or 0),
+        int(app.config["TICKZEN_MAX_UPLOAD_BYTES"]) + REQUEST_ENVELOPE_BYTES)
 
 
 def _instance_secret(app: Flask, name: str, generated: str) -> str:

@@ -35,13 +35,13 @@ from automation_scripts.stock.market_data import (
 )
 from automation_scripts.tickers import STOCK
 from portal.access import current_user_id, owned_item
-from portal.errors import InvalidRequest, NotFound, PayloadTooLarge
+from portal.errors import InvalidRequest, NotFound
+from portal.quotas import read_upload
 from portal.services import services
 from storage.base import Item, Run
 
 bp = Blueprint("reports", __name__)
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 _FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.png$")
 _PLACEHOLDER = re.compile(r"\{\{\s*image:([^}\s]+)\s*\}\}")
 
@@ -103,9 +103,7 @@ def upload_prices() -> tuple[Response, int]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InvalidRequest("attach a CSV file in the 'file' field")
-    data = upload.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+    data = read_upload(upload)
     if not data.strip():
         raise InvalidRequest("the file is empty")
     try:

@@ -17,6 +17,7 @@ from flask_login import login_required
 from automation_scripts.tickers import FORM
 from portal.access import current_user_id, owned_run
 from portal.errors import InvalidRequest, NotFound
+from portal.quotas import read_upload
 from portal.run_lists import (
     RunFilters,
     keyset_page,
@@ -306,7 +307,7 @@ def upload_tickers() -> tuple[Any, int]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise UploadError("attach a file in the 'file' field")
-    found = detect_ticker_column(_read_rows(upload.filename, upload.read()))
+    found = detect_ticker_column(_read_rows(upload.filename, read_upload(upload)))
     if not found.tickers:
         raise UploadError("the ticker column holds no valid tickers")
     return jsonify(column=found.column, tickers=found.tickers, preview=found.preview,

@@ -31,6 +31,7 @@ from automation_scripts.publishing.structured_data import json_ld_script
 from portal.access import current_user_id, owned_site
 from portal.config import allow_private_urls
 from portal.errors import InvalidRequest, NotFound
+from portal.quotas import SITES, QuotaReached
 from portal.services import services
 from runner.pipeline import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from storage.base import Site
@@ -259,10 +260,12 @@ def site_json(site: Site) -> dict[str, Any]:
 
 
 def _create(data: Any) -> Site:
+    """Check and store a new site; 409 past the account's TICKZEN_MAX_SITES."""
     svc = services()
+    user_id = current_user_id()
+    SITES.check(user_id)
     changes = parse_site(data, existing=None, allow_private=allow_private_urls(),
                          encrypt=svc.secrets.encrypt)
-    user_id = current_user_id()
     return svc.store.create_site(user_id, Site(id="", user_id=user_id, **changes))
 
 
@@ -346,8 +349,8 @@ def page():
         form = _form_data()
         try:
             site = _create(form)
-        except SiteInputError as exc:
-            error, status = str(exc), 400
+        except (SiteInputError, QuotaReached) as exc:
+            error, status = str(exc), exc.http_status
         else:
             flash(f"Site {site.name!r} added.", "success")
             return redirect(url_for("sites.page"))

@@ -24,6 +24,7 @@ from portal.access import current_user_id
 from portal.auth import User
 from portal.errors import InvalidRequest, NotFound, PortalError
 from portal.extensions import csrf, limiter
+from portal.quotas import TOKENS
 from portal.services import services
 from storage.base import ApiToken, NotFoundError, utcnow
 
@@ -32,7 +33,6 @@ bp = Blueprint("tokens", __name__)
 TOKEN_PREFIX = "tz_"
 TOKEN_BYTES = 32
 NAME_MAX = 100
-TOKENS_MAX = 50                     # per user: a list one can still read and revoke
 LAST_USED_EVERY = timedelta(minutes=1)   # last use is written at most this often per token
 
 
@@ -126,11 +126,11 @@ def parse_name(value: Any) -> str:
 
 
 def create_token(user_id: str, name: Any) -> tuple[ApiToken, str]:
-    """Store a new token for the user; returns it and the secret (shown once)."""
+    """Store a new token for the user; returns it and the secret (shown once). 409 past
+    TICKZEN_MAX_TOKENS (a list one can still read and revoke)."""
     clean = parse_name(name)
+    TOKENS.check(user_id)
     store = services().store
-    if len(store.list_tokens(user_id)) >= TOKENS_MAX:
-        raise InvalidRequest(f"at most {TOKENS_MAX} tokens; revoke one first")
     secret = new_token()
     token = store.create_token(ApiToken(id="", user_id=user_id, name=clean,
                                         token_sha256=token_hash(secret)))

@@ -19,6 +19,7 @@ from automation_scripts.publishing.safety import url_problem
 from portal.access import current_user_id
 from portal.config import allow_private_urls
 from portal.errors import InvalidRequest, NotFound
+from portal.quotas import WEBHOOKS, QuotaReached
 from portal.services import services
 from runner.notifications import EVENT_TYPES
 from runner.webhook_sender import new_secret
@@ -27,7 +28,6 @@ from storage.base import Webhook, WebhookAttempt
 bp = Blueprint("webhooks", __name__)
 
 URL_MAX = 2048
-WEBHOOKS_MAX = 20               # per user
 SECTION = "/account#webhooks"
 
 
@@ -82,13 +82,12 @@ def parse_webhook(body: Any) -> tuple[str, list[str]]:
 
 
 def create_webhook(body: Any) -> tuple[Webhook, str]:
-    """Check and store a new webhook for the signed-in user; returns it and its secret."""
-    url, events = parse_webhook(body)
+    """Check and store a new webhook for the signed-in user; returns it and its secret.
+    409 past the account's TICKZEN_MAX_WEBHOOKS."""
     user_id = current_user_id()
+    WEBHOOKS.check(user_id)
+    url, events = parse_webhook(body)
     store = services().store
-    if len(store.list_webhooks(user_id)) >= WEBHOOKS_MAX:
-        raise WebhookInputError(f"at most {WEBHOOKS_MAX} webhooks per account; delete one "
-                                "first")
     secret = new_secret()
     hook = store.create_webhook(Webhook(id="", user_id=user_id, url=url, events=events,
                                         secret_enc=services().secrets.encrypt(secret)))
@@ -188,10 +187,10 @@ def page_create() -> Any:
     try:
         hook, secret = create_webhook({"url": form.get("url", ""),
                                        "events": form.getlist("events")})
-    except WebhookInputError as exc:
+    except (WebhookInputError, QuotaReached) as exc:
         return render_template("webhooks/created.html", error=exc.message, hook=None,
                                secret=None, url=form.get("url", ""),
-                               events=form.getlist("events")), 400
+                               events=form.getlist("events")), exc.http_status
     return render_template("webhooks/created.html", error=None, hook=hook, secret=secret)
 
 

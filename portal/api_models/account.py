@@ -67,7 +67,8 @@ OPERATIONS = ops(
         body=AccountDelete, description="WordPress posts stay.")),
     ("tokens.api_list", "GET", Operation("Your API tokens", "tokens", {200: TokenList})),
     ("tokens.api_create", "POST", Operation(
-        "Create an API token (shown once)", "tokens", {201: NewToken}, body=TokenCreate)),
+        "Create an API token (shown once)", "tokens", {201: NewToken}, body=TokenCreate,
+        errors=(400, 401, 409, 429), description="409 past TICKZEN_MAX_TOKENS.")),
     ("tokens.api_revoke", "DELETE", Operation("Revoke an API token", "tokens",
                                               {200: Deleted}, path={"token_id": ID})),
     ("openapi.spec", "GET", Operation("This document (OpenAPI 3.1)", "reference",

@@ -99,7 +99,7 @@ CAMPAIGN = {"campaign_id": ID}
 OPERATIONS = ops(
     ("campaigns.api_create", "POST", Operation(
         "Create a campaign", "campaigns", {201: Campaign}, body=CampaignCreate,
-        errors=(400, 401, 404, 409, 429))),
+        errors=(400, 401, 404, 409, 429), description="409 past TICKZEN_MAX_CAMPAIGNS.")),
     ("campaigns.api_list", "GET", Operation("List your campaigns", "campaigns",
                                             {200: CampaignList})),
     ("campaigns.api_schedule_preview", "POST", Operation(

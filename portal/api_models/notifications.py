@@ -93,7 +93,8 @@ OPERATIONS = ops(
         "Mark notifications read", "notifications", {200: Marked}, body=MarkRead)),
     ("webhooks.api_create", "POST", Operation(
         "Add a webhook (its secret is shown once)", "webhooks", {201: NewWebhook},
-        body=WebhookCreate)),
+        body=WebhookCreate, errors=(400, 401, 409, 429),
+        description="409 past TICKZEN_MAX_WEBHOOKS.")),
     ("webhooks.api_list", "GET", Operation("Your webhooks", "webhooks", {200: WebhookList})),
     ("webhooks.api_get", "GET", Operation("One webhook", "webhooks", {200: Webhook},
                                           path=WEBHOOK)),

@@ -84,7 +84,8 @@ class ConnectionCheck(Model):
 OPERATIONS = ops(
     ("sites.api_list", "GET", Operation("List your sites", "sites", {200: SiteList})),
     ("sites.api_create", "POST", Operation("Add a site", "sites", {201: Site}, body=SiteCreate,
-                                           errors=(400, 401, 409, 429))),
+                                           errors=(400, 401, 409, 429),
+                                           description="409 past TICKZEN_MAX_SITES.")),
     ("sites.api_get", "GET", Operation("A site", "sites", {200: Site}, path={"site_id": ID})),
     ("sites.api_update", "PATCH", Operation(
         "Change a site", "sites", {200: Site}, body=SiteUpdate, path={"site_id": ID},
