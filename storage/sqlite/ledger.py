@@ -34,7 +34,8 @@ class LedgerMixin(SQLiteConnection):
         last_updated_run TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (user_id, site_id, slug)
     );
-    CREATE INDEX IF NOT EXISTS posts_by_day ON posts(site_id, day);
+    DROP INDEX IF EXISTS posts_by_day;
+    CREATE INDEX IF NOT EXISTS posts_user_site_day ON posts(user_id, site_id, day);
     DROP INDEX IF EXISTS posts_by_user;
     CREATE INDEX IF NOT EXISTS posts_user_time ON posts(user_id, created_at, site_id, slug);
     CREATE INDEX IF NOT EXISTS posts_user_site_time ON posts(user_id, site_id, created_at, slug);
