@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 
 from portal.access import current_user_id
 from portal.errors import InvalidRequest, NotFound
+from portal.local_time import fire_time
 from portal.quotas import CAMPAIGNS, QuotaReached
 from portal.services import services
 from runner.campaign_checks import CampaignError
@@ -171,9 +172,9 @@ def _local(instant: datetime | None, zone: str) -> str | None:
 
 def _row(campaign: Campaign, site_names: dict[str, str]) -> dict[str, Any]:
     view = campaign_view(campaign)
-    zone = campaign.schedule.get("timezone") or "UTC"
+    zone = campaign.schedule.get("timezone")
     view["site_name"] = site_names.get(campaign.site_id, "(deleted site)")
-    view["next_fires_local"] = [_local(datetime.fromisoformat(t), zone)
+    view["next_fires_local"] = [fire_time(datetime.fromisoformat(t), zone)
                                 for t in view["next_fires"]]
     view["kind_title"] = KINDS.get(campaign.kind, campaign.kind)
     return view
@@ -322,8 +323,8 @@ def page_detail(campaign_id: str):
     campaign = _service().get(current_user_id(), campaign_id)
     view = _row(campaign, _site_names())
     fires = _service().fires(current_user_id(), campaign_id, limit=FIRES_SHOWN)
-    zone = campaign.schedule.get("timezone") or "UTC"
-    rows = [{**fire_view(f), "local": _local(f.scheduled_for, zone)} for f in fires]
+    zone = campaign.schedule.get("timezone")
+    rows = [{**fire_view(f), "local": fire_time(f.scheduled_for, zone)} for f in fires]
     return render_template("campaigns/detail.html", campaign=view, fires=rows)
 
 

@@ -1,6 +1,7 @@
 """In Chromium under the portal's Content-Security-Policy: the dashboard's charts draw with no
-console error (a blocked style or script would be one), their tables open, and a run started
-by a campaign shows the campaign's name on its live card, on the dashboard and its run page."""
+console error (a blocked style or script would be one), their tables open, axe finds no WCAG
+A/AA violation, and a run started by a campaign shows the campaign's name on its live card, on
+the dashboard and its run page."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from playwright.sync_api import expect
 
 from storage.base import Site
 from tests.browser.helpers import api_post, expect_connected, panel, register
+from tests.support.axe import audit, report
 from tests.support.insight_history import PublishClock, publish, run_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -44,6 +46,9 @@ def test_the_dashboard_charts_and_a_campaign_runs_card(live_server, new_page, ar
     page.get_by_text("Failed items by cause, as a table").click()
     expect(page.locator('#causes-table tr[data-cause="network"] td').first).to_have_text("1")
     expect(page.locator("#sites-today")).to_contain_text("2 of 4")
+    page.evaluate("document.querySelectorAll('#insights details').forEach(d => d.open = true)")
+    violations = audit(page, "/ (charts, tables open)")
+    assert not violations, report(violations)
     page.screenshot(path=str(artifacts / "dashboard-insights.png"), full_page=True)
     phone, _ = new_page(live_server.url, context=page.context)
     phone.set_viewport_size({"width": 375, "height": 800})
