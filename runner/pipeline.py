@@ -55,9 +55,17 @@ class Slots:
         self._cond = threading.Condition()
 
     def acquire(self, check: Check) -> None:
+        self.wait(self.enqueue(), check)
+
+    def enqueue(self) -> object:
+        """A place in the queue (``wait`` with it): the order is taken here."""
         ticket = object()
         with self._cond:
             self._queue.append(ticket)
+        return ticket
+
+    def wait(self, ticket: object, check: Check) -> None:
+        """Until ``ticket`` is first and a slot is free; leaves the queue on a stop."""
         try:
             while True:
                 with self._cond:
@@ -102,9 +110,12 @@ class Lane:
 
     @contextlib.contextmanager
     def publishing(self) -> Iterator[None]:
-        """Wait (checkpointing) for one of the site's slots and hold it for the block."""
+        """Wait (checkpointing) for one of the site's slots and hold it for the block. The
+        place in the site's queue is taken before the next item may start generating, so
+        items reach the site in the order their articles were made."""
+        ticket = self.pipeline.publish_slots.enqueue()
         self.generated()
-        self.pipeline.publish_slots.acquire(self.check)
+        self.pipeline.publish_slots.wait(ticket, self.check)
         try:
             yield
         finally:

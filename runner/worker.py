@@ -326,8 +326,7 @@ class RunWorker:
         stage = "processing"
         try:
             article = self._process(turn, automation, generator, reporter, workdir)
-            lane.generated()
-            with lane.publishing():
+            with lane.publishing():             # the next item may generate from here on
                 lane.check(strict=True)
                 self.store.transition_item(run.id, item.position, ["processing"],
                                            "publishing")
