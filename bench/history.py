@@ -6,14 +6,16 @@ One user on SQLite (the default store), the portal in-process (Flask's test clie
 Socket.IO test client, no network). First one real 20-ticker stock run (demo data, the local
 archive) is made through the API; every seeded run is a copy of it: its 20 items with their
 results, its ~80 stored events, its 20 ledger entries, under a new id and slugs, one run every
-6 minutes (ten campaigns firing hourly), some pairs at the same instant. The runs are written
+6 minutes back from an hour ago (ten campaigns firing hourly: the history grows into the past,
+from 10,000 runs on, the last 30 days hold 7,200 of them), some pairs at one instant. Written
 with ``Store.seed_runs`` (storage/sqlite/seed.py: one transaction per 1,000 runs, executemany
-per table; a bench/test fast path that stores what the real writes leave behind). Three paused
-runs sit among the oldest, so the active-run look-ups must find them at the far end.
+per table; a bench/test fast path that stores what the real writes leave behind). The three
+oldest runs of each size are paused, so the active-run look-ups must find them at the far end.
 
-At each size it times (median of ``--repeat`` after two warm-ups; ms):
-``/`` (dashboard), ``/history`` first page, ``/history?page=last`` (the jump to the oldest), a
-filter that matches nothing (``kind=earnings``: the user runs stock only), ``/api/runs`` first
+At each size it times (median of ``--repeat`` after two warm-ups; ms): ``/`` (the dashboard;
+also its own look-ups without the 30-day charts), ``/history`` first page,
+``/history?page=last`` (the jump to the oldest), a filter that matches nothing
+(``kind=earnings``: the user runs stock only), ``/api/runs`` first
 page and deep (``cursor`` of the 51st-oldest run), the socket snapshot (connect until
 ``automation_snapshot`` arrives), ``/account``, the oldest page of posts, and a 5-ticker
 stock run (POST until completed; median of 3 after one untimed, new tickers each time). Each
@@ -149,14 +151,16 @@ class Bench:
                  for p in t["posts"]]
         return SeededRun(run, items, events, posts)
 
-    def grow(self, total: int, oldest: Any) -> float:
-        """Seed runs until ``total`` exist (beside the template and timed runs)."""
+    def grow(self, total: int, newest: Any) -> float:
+        """Seed runs until ``total`` exist (beside the template and timed runs): the history
+        grows into the past from ``newest``, one run every 6 minutes, some pairs at one
+        instant; the three oldest of each size are paused (the far end for active look-ups)."""
         started = time.perf_counter()
         while self.built < total:
             batch = []
             for number in range(self.built, min(total, self.built + SEED_CHUNK)):
-                created = oldest + SPACING * (number - number % 7 // 6)   # some share a time
-                status = "paused" if number in (3, 4, 5) else "completed"
+                created = newest - SPACING * (number - number % 7 // 6)
+                status = "paused" if total - 3 <= number < total else "completed"
                 batch.append(self.copy_of_template(number, created, status))
             self.store.seed_runs(batch)
             self.built += len(batch)
@@ -216,12 +220,22 @@ class Bench:
                         "ORDER BY created_at DESC, id DESC LIMIT 50",
                         [self.user_id, *DASHBOARD_ACTIVE])
 
+    def dashboard_lookups(self) -> None:
+        """The dashboard's own reads (portal/pages.py) without its 30-day charts: sites,
+        active runs, recent runs, recent posts, campaigns."""
+        self.store.list_sites(self.user_id)
+        self.store.list_runs(self.user_id, statuses=DASHBOARD_ACTIVE, limit=50)
+        self.store.list_runs(self.user_id, limit=10)
+        self.store.list_posts(self.user_id, limit=5)
+        self.services.campaigns.list(self.user_id)
+
     def measure(self, repeat: int) -> dict[str, Timing]:
         runs = self.store.list_runs(self.user_id, limit=51, oldest_first=True)
         deep = Cursor.of_run(runs[-1]).encode()
         count = self.built + 1
         figures = {
             "dashboard /": self.get_ms("/", repeat),
+            "dashboard lookups, no 30-day charts": timed(self.dashboard_lookups, repeat),
             "/history first page": self.get_ms("/history", repeat),
             "/history oldest page": self.get_ms("/history?page=last", repeat),
             "/history kind=earnings (no match)": self.get_ms("/history?kind=earnings", repeat),
@@ -285,9 +299,9 @@ def main() -> None:
         print(f"template: a real 20-ticker run, {len(template['items'])} items, "
               f"{len(template['events'])} events, {len(template['posts'])} posts, "
               f"{template['seconds']:.1f} s", flush=True)
-        oldest = utcnow() - SPACING * (sizes[-1] + 10)
+        newest = utcnow() - timedelta(hours=1)
         for size in sizes:
-            seconds = bench.grow(size, oldest)
+            seconds = bench.grow(size, newest)
             measured = time.perf_counter()
             bench.services.retention.record_usage(utcnow())     # what the daily pass does
             usage_seconds = time.perf_counter() - measured
