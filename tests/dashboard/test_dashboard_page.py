@@ -146,3 +146,19 @@ def test_the_window_is_thirty_utc_days_ending_today() -> None:
     since, days = window(now)
     assert len(days) == 30 and days[-1] == now.date() and since.date() == days[0]
     assert since.hour == 0 and since.utcoffset() == timedelta(0)
+
+
+def test_figures_the_store_cannot_read_cost_the_charts_not_the_page(
+        app: Flask, client: FlaskClient, auth: AuthActions, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    auth.signed_in()
+    store = app.extensions["tickzen"].store
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("400 The query requires an index")   # as Firestore answers
+
+    monkeypatch.setattr(store, "insights", unavailable)
+    page = client.get("/")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="recent-runs"' in html
+    assert "cannot be read right now" in html and "<svg" not in html
