@@ -1,10 +1,11 @@
 """FAQ sections: three to five questions answered from the article's own figures.
 
 The questions are the ones readers search for (the trend, what the RSI says, the 90-day range,
-the forecast, the risk; for earnings the date, the consensus, the track record), each answered
-only with numbers the article itself shows, worded and ordered by the article's Variants. The
-entries go into the facts (both writers render them) and, as FAQPage structured data, to the
-publisher.
+the forecast, the risk, and where the data source has them the valuation, the dividend, the
+analysts' target and the benchmark; for earnings the date, the consensus, the track record),
+each answered only with numbers the article itself shows, worded and ordered by the article's
+Variants. The entries go into the facts (both writers render them) and, as FAQPage structured
+data, to the publisher.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from automation_scripts.base import FaqEntry
 from automation_scripts.variants import Variants
-from automation_scripts.writing import fmt_money, fmt_num, fmt_pct
+from automation_scripts.writing import fmt_big_money, fmt_money, fmt_num, fmt_pct
 
 MIN_QUESTIONS, MAX_QUESTIONS = 3, 5
 
@@ -169,9 +170,79 @@ def _range52(f: Mapping[str, Any], v: Variants) -> FaqEntry | None:
     return FaqEntry(q, a)
 
 
+def _valuation(f: Mapping[str, Any], v: Variants) -> FaqEntry | None:
+    val, t = f.get("valuation") or {}, f["ticker"]
+    if not val.get("trailing_pe") and not val.get("market_cap"):
+        return None
+    q = v.pick("q", [f"What is {t}'s P/E ratio?", f"How is {t} valued?",
+                     f"Is {t} expensive on earnings?", f"What is {t}'s market cap?"])
+    parts = []
+    if val.get("market_cap"):
+        parts.append(v.pick("cap", ["The market values the company at",
+                                    "Its market capitalisation is"])
+                     + f" {fmt_big_money(val['market_cap'])}.")
+    if val.get("trailing_pe"):
+        forward = f" and {fmt_num(val['forward_pe'], 1)} on expected earnings" \
+            if val.get("forward_pe") else ""
+        parts.append(v.pick("pe", ["The shares trade at", "Investors pay"])
+                     + f" {fmt_num(val['trailing_pe'], 1)} times trailing earnings{forward}.")
+    if val.get("price_to_sales"):
+        parts.append(f"The price/sales ratio is {fmt_num(val['price_to_sales'], 1)}.")
+    return FaqEntry(q, " ".join(parts))
+
+
+def _dividend(f: Mapping[str, Any], v: Variants) -> FaqEntry | None:
+    d, t = f.get("dividends") or {}, f["ticker"]
+    if not d.get("yield_ratio"):
+        return None
+    q = v.pick("q", [f"Does {t} pay a dividend?", f"What is {t}'s dividend yield?",
+                     f"How much does {t} pay in dividends?"])
+    a = f"Yes: the dividend yield is {fmt_pct(d['yield_ratio'], 2, False)}"
+    if d.get("annual_rate"):
+        a += f" ({fmt_money(d['annual_rate'])} a share per year)"
+    if d.get("payout_ratio"):
+        a += f", {fmt_pct(d['payout_ratio'], 0, False)} of earnings paid out"
+    return FaqEntry(q, a + ".")
+
+
+def _analyst(f: Mapping[str, Any], v: Variants) -> FaqEntry | None:
+    a, t = f.get("analysts"), f["ticker"]
+    if not a:
+        return None
+    q = v.pick("q", [f"What is the analyst price target for {t}?",
+                     f"What do analysts expect for {t} stock?",
+                     f"Where do analysts see {t} going?"])
+    answer = f"{a['analysts']} analysts set a mean target of {fmt_money(a['mean'])}"
+    if a.get("upside") is not None:
+        answer += f", {fmt_pct(a['upside'])} from the last close"
+    if a.get("low") and a.get("high"):
+        answer += f" (from {fmt_money(a['low'])} to {fmt_money(a['high'])})"
+    answer += "."
+    if a.get("recommendation"):
+        answer += f" The consensus rating is {a['recommendation']}."
+    return FaqEntry(q, answer)
+
+
+def _benchmark(f: Mapping[str, Any], v: Variants) -> FaqEntry | None:
+    b, t = f.get("benchmark"), f["ticker"]
+    if not b:
+        return None
+    q = v.pick("q", [f"How has {t} done against {b['symbol']}?",
+                     f"Has {t} beaten {b['symbol']}?", f"What is {t}'s beta?"])
+    verb = "beat" if b["relative"] >= 0 else "lagged"
+    return FaqEntry(q, f"From {b['start']} to {b['end']} {t} returned "
+                       f"{fmt_pct(b['stock_return'])} against {fmt_pct(b['benchmark_return'])} "
+                       f"for {b['symbol']}: it {verb} it by "
+                       f"{fmt_num(abs(b['relative_points']), 1)} percentage points, with a beta "
+                       f"of {fmt_num(b['beta'])} and a correlation of "
+                       f"{fmt_num(b['correlation'])}.")
+
+
 STOCK_QUESTIONS: dict[str, Question] = {"trend": _trend, "rsi": _rsi, "range90": _range90,
                                         "forecast": _forecast, "risk": _risk,
-                                        "range52": _range52}
+                                        "range52": _range52, "valuation": _valuation,
+                                        "dividend": _dividend, "analyst": _analyst,
+                                        "benchmark": _benchmark}
 
 
 def _earnings_date(f: Mapping[str, Any], v: Variants) -> FaqEntry | None:

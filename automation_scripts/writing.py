@@ -150,7 +150,7 @@ def template_env(directory: Path = TEMPLATE_DIR, *, trim_blocks: bool = False
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=trim_blocks,
                              lstrip_blocks=True)
-    env.filters.update(pct=fmt_pct, money=fmt_money, num=fmt_num)
+    env.filters.update(pct=fmt_pct, money=fmt_money, num=fmt_num, big=fmt_big_money)
     return env
 
 

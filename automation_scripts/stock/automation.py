@@ -29,7 +29,15 @@ from automation_scripts.base import (
 from automation_scripts.faq import STOCK_QUESTIONS, build_faq, faq_dicts
 from automation_scripts.llm_calls import CallBudget
 from automation_scripts.stock.charts import StockCharts
+from automation_scripts.stock.company_data import (
+    CompanyDataProvider,
+    DemoCompanyData,
+    Depth,
+    YahooCompanyData,
+    gather_depth,
+)
 from automation_scripts.stock.forecast import Forecast, forecast
+from automation_scripts.stock.fundamentals import DEFAULT_BENCHMARK
 from automation_scripts.stock.indicators import Analysis, analyse
 from automation_scripts.stock.market_data import (
     DATA_SOURCES,
@@ -50,6 +58,7 @@ YEARS = 10
 UPLOAD_ID_RE = re.compile(r"^[a-f0-9]{32}$")
 CATEGORY = "Stock Analysis"
 MODES = ("create", "update")
+DEPTH_KEYS = ("profile", "valuation", "dividends", "analysts", "benchmark", "company_source")
 # The method's own constants: prose may quote them (the "14-day RSI"), so they are facts.
 METHOD = {"rsi_days": 14, "averages": [20, 50, 200], "macd": [12, 26, 9], "atr_days": 14,
           "adx_days": 14, "horizons": [30, 90], "intervals": [80, 95], "range_weeks": 52,
@@ -97,15 +106,18 @@ class StockReport:
                 "range52": f["range52"], "support": f["support"],
                 "resistance": f["resistance"], "omitted": f["omitted"],
                 "problems": f["problems"],
+                "depth": {k: f[k] for k in DEPTH_KEYS}, "depth_notes": f["depth_notes"],
                 "images": [{"filename": i.filename, "alt": i.alt, "role": i.role}
                            for i in self.images]}
 
 
 def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
-                images: list[dict[str, str]], seed: str | None = None) -> dict[str, Any]:
+                images: list[dict[str, str]], seed: str | None = None,
+                depth: Depth | None = None) -> dict[str, Any]:
     """Plain data for the writer: numbers rounded where the text shows them. ``seed`` picks
-    the words (the ticker and the site: ``variant_seed``); the FAQ is answered from these
-    same figures."""
+    the words (the ticker and the site: ``variant_seed``); ``depth`` adds the company's data
+    and the benchmark comparison (parts the data source lacks stay None and are left out);
+    the FAQ is answered from these same figures."""
     ind_keys = ("rsi", "macd", "macd_signal", "sma20", "sma50", "sma200", "ema12", "ema26",
                 "atr", "adx", "stoch_k", "stoch_d", "bb_upper", "bb_lower", "obv")
     bull = sum(s.view == "bullish" for s in a.signals)
@@ -135,6 +147,7 @@ def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
         "forecast": {"model": fc.model, "h30": fc.at(30), "h90": fc.at(90)},
         "omitted": list(a.omitted), "problems": list(history.problems),
         "images": images,
+        **(depth or Depth()).facts(),
     }
     facts["faq"] = faq_dicts(build_faq(facts, Variants(facts["seed"]), STOCK_QUESTIONS))
     return facts
@@ -143,11 +156,11 @@ def build_facts(history: PriceHistory, a: Analysis, fc: Forecast,
 def build_report(history: PriceHistory, writer: Writer, *,
                  step: Callable[[str, int], None] | None = None,
                  charts: StockCharts | None = None, site_id: str = "",
-                 calls: CallBudget | None = None) -> StockReport:
+                 calls: CallBudget | None = None, depth: Depth | None = None) -> StockReport:
     """The whole pipeline after the prices are in hand (no network, no files). Pass the
     same ``charts`` for every ticker: it keeps the chart figures between calls. ``site_id``
     seeds the words, so the same ticker reads differently on every site; ``calls`` counts
-    the run's LLM calls."""
+    the run's LLM calls; ``depth`` is what gather_depth found."""
     step = step or (lambda _message, _percent: None)
     charts = charts or StockCharts()
     step("Analysing", 30)
@@ -173,7 +186,8 @@ def build_report(history: PriceHistory, writer: Writer, *,
              "caption": c + demo, "section": s} for i, c, s in zip(images, captions, sections,
                                                                    strict=True)]
     step("Writing the article", 85)
-    facts = build_facts(history, a, fc, meta, seed=variant_seed(a.ticker, site_id))
+    facts = build_facts(history, a, fc, meta, seed=variant_seed(a.ticker, site_id),
+                        depth=depth)
     text = writer.write("stock", facts, calls)
     return StockReport(history, a, fc, facts, text, images)
 
@@ -194,6 +208,12 @@ class StockAutomation:
         self.charts = StockCharts()
         # Shared by every item this automation makes: the yahoo request window and cache.
         self.yahoo = YahooPrices.from_settings(self.settings)
+        # Where each data source's company data comes from (csv has none); yahoo's asks go
+        # through the same request window as its prices.
+        self.company_sources: dict[str, Callable[[OnWait | None], CompanyDataProvider]] = {
+            "yahoo": lambda on_wait: YahooCompanyData(window=self.yahoo.window,
+                                                      on_wait=on_wait),
+            "demo": lambda _on_wait: DemoCompanyData()}
 
     @staticmethod
     def link_topic(item: PreparedItem) -> str:
@@ -214,6 +234,12 @@ class StockAutomation:
             errors.append("csv_upload_id is not a valid upload id")
         if source == "csv" and not upload and not self.settings.get("TICKZEN_CSV_DIR"):
             errors.append("the csv data source needs an uploaded price file (csv_upload_id)")
+        benchmark = options.get("benchmark")
+        if benchmark is not None:
+            try:
+                STOCK.normalise(benchmark)
+            except ValueError as exc:
+                errors.append(f"benchmark: {exc}")
         return errors
 
     def prepare(self, raw_items: list[Any], options: Mapping[str, Any], today: date
@@ -260,6 +286,20 @@ class StockAutomation:
                                str(upload))
         return provider_for(source, settings, upload_path=path)
 
+    def company_data(self, ctx: ItemContext, on_wait: OnWait | None = None
+                     ) -> CompanyDataProvider | None:
+        """The company-data provider of the run's data source: an injected one, none when
+        only the prices were injected (a test never reaches the network), else the source's."""
+        source = ctx.options.get("data_source", DEFAULT_SOURCE)
+        services = ctx.services or {}
+        injected = services.get("company_data") or {}
+        if source in injected:
+            return injected[source]
+        if source in (services.get("price_providers") or {}) or \
+                source not in self.company_sources:
+            return None
+        return self.company_sources[source](on_wait)
+
     def process(self, item: PreparedItem, ctx: ItemContext) -> Article:
         ticker = str(item.input)
         data = {"ticker": ticker}
@@ -274,11 +314,16 @@ class StockAutomation:
                          percent=10, data=data)
 
         step("Fetching prices", 10)
-        history = self.provider(ctx, on_wait=wait).history(ticker, years=YEARS)
+        prices = self.provider(ctx, on_wait=wait)
+        history = prices.history(ticker, years=YEARS)
         if history.frame.empty:
             raise AutomationError(f"{ticker}: no prices")
+        step("Fetching company data and the benchmark", 20)
+        benchmark = STOCK.normalise(ctx.options.get("benchmark") or DEFAULT_BENCHMARK)
+        depth = gather_depth(history, prices, self.company_data(ctx, on_wait=wait), benchmark,
+                             YEARS)
         report = build_report(history, self.writer, step=step, charts=self.charts,
-                              site_id=ctx.site_id,
+                              site_id=ctx.site_id, depth=depth,
                               calls=CallBudget.for_item(ctx.workdir, self.settings))
         ctx.checkpoint()
         workdir = Path(ctx.workdir)
@@ -289,7 +334,9 @@ class StockAutomation:
                                                         default=str))
         ctx.progress("processing", f"Article ready: {ticker}", percent=100, data=data)
         tags = [ticker, "stock analysis"] + (["demo data"] if history.is_demo else [])
-        return finish_article(item.key, report.text, site=ctx.site, about={"ticker": ticker},
+        profile = report.facts["profile"] or {}
+        about = {"ticker": ticker, **({"name": profile["name"]} if profile.get("name") else {})}
+        return finish_article(item.key, report.text, site=ctx.site, about=about,
                               kind=self.kind, categories=[CATEGORY], tags=tags,
                               images=report.images, focus_keyword=f"{ticker} stock analysis",
                               faq=report.facts["faq"], seed=report.facts["seed"])

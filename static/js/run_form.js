@@ -314,6 +314,8 @@
     if (source && source.value === "csv" && this.pricesUpload) {
       options.csv_upload_id = this.pricesUpload.upload_id || this.pricesUpload.id;
     }
+    var benchmark = $("benchmark");
+    if (benchmark && benchmark.value.trim()) options.benchmark = benchmark.value.trim();
     var provider = $("calendar-provider");
     if (provider) options.provider = provider.value;
     if ($("post-status").value) options.status = $("post-status").value;

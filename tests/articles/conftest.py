@@ -1,4 +1,5 @@
-"""Fixtures of the article tests: stock facts from the demo data source (offline) and the
+"""Fixtures of the article tests: stock facts from the demo data source (offline, with its
+synthetic company data and benchmark, so the measures cover the depth sections too) and the
 real recorded prices in ../shared/data/prices."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from automation_scripts.stock.automation import build_facts
+from automation_scripts.stock.company_data import DemoCompanyData, Depth, gather_depth
 from automation_scripts.stock.forecast import forecast
 from automation_scripts.stock.indicators import analyse
 from automation_scripts.stock.market_data import DemoProvider, PriceHistory
@@ -29,6 +31,8 @@ def stock_facts(ticker: str, site_id: str = "", history: PriceHistory | None = N
     """The stock facts of ``ticker`` as written for ``site_id``."""
     if history is None:
         history, a, fc = demo_pipeline(ticker)
+        depth = gather_depth(history, DemoProvider(), DemoCompanyData(), "SPY", 10)
     else:
-        a, fc = analyse(history), forecast(history.frame["Close"])
-    return build_facts(history, a, fc, IMAGES, seed=variant_seed(ticker, site_id))
+        a, fc, depth = analyse(history), forecast(history.frame["Close"]), Depth()
+    return build_facts(history, a, fc, IMAGES, seed=variant_seed(ticker, site_id),
+                       depth=depth)

@@ -107,7 +107,7 @@ def test_an_invented_figure_is_refused_twice_then_the_template_writes(llm):
 def test_a_corrected_second_answer_is_taken(llm):
     StandIn.mode = "fix"
     text = llm.write("stock", stock_facts("MSFT", "site-a"))
-    assert text.writer == "llm:stand-in" and "P/E" not in text.html
+    assert text.writer == "llm:stand-in" and "31.7" not in text.html
     assert len(StandIn.requests) == 2
 
 

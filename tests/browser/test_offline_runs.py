@@ -1,6 +1,7 @@
 """A new user with no network, in a real Chromium: the sports page loads the demo stories
 (labelled), a run of three publishes them, and every run card says who wrote its item (the
-stock run's LLM endpoint is unreachable, so the template wrote it, and the card says why).
+stock run's LLM endpoint is unreachable, so the template wrote it, and the card says why); the
+stock run's benchmark typed on the form reaches the article.
 
 "No network": the portal's process sends every HTTP(S) request to a proxy address where nothing
 listens (set only for the server, after the browser has started).
@@ -71,6 +72,7 @@ def test_offline_sports_demo_run_and_writers_on_the_cards(offline_server, new_pa
     page.get_by_label("Tickers").fill("AAPL")
     page.get_by_label("Site", exact=True).select_option(label="Demo archive (local)")
     page.get_by_label("Data source").select_option("demo")
+    page.get_by_label("Benchmark").fill("^gspc")
     page.get_by_role("button", name="Start run").click()
     run = page.locator("article.tz-run").first
     expect(run.locator(".tz-run-status")).to_have_text("Completed", timeout=90_000)
@@ -80,6 +82,8 @@ def test_offline_sports_demo_run_and_writers_on_the_cards(offline_server, new_pa
     expect(card.locator(".tz-card-writer-note")).to_contain_text(
         "llm:offline-model could not be reached; written by the template writer")
     page.screenshot(path=str(artifacts / "stock-run-writer-note.png"), full_page=True)
+    post = page.request.get(card.locator(".tz-card-link").get_attribute("href")).text()
+    assert "^GSPC" in post and "demo data (synthetic)" in post     # the benchmark, labelled
 
     # A reload rebuilds the cards from the run's view: the writer and the reason stay.
     page.goto(f"/runs/{run.get_attribute('data-run-id')}")

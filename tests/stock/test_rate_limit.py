@@ -153,12 +153,14 @@ def test_waits_reach_the_run_page_as_processing_progress(tmp_path):
     clock, download = FakeTime(), FakeDownload(refuse=1)
     stock = create({"INSTANCE_PATH": str(tmp_path / "instance"), "TICKZEN_YAHOO_PER_MINUTE": 1})
     stock.yahoo = yahoo_prices(clock, download, tmp_path / "cache", per_minute=1)
+    stock.company_sources = {}          # no company data here (tests/stock/test_fundamentals)
     events: list[tuple] = []
     for ticker in ("AAPL", "MSFT", "AAPL"):
         [item], _ = stock.prepare([ticker], {"data_source": "yahoo"}, TODAY)
         article = stock.process(item, item_ctx(tmp_path, ticker, events))
         assert ticker in article.title
-    assert download.calls == {"AAPL": 2, "MSFT": 1}  # AAPL refused once, then cached
+    # AAPL refused once, then cached; the SPY benchmark too
+    assert download.calls == {"AAPL": 2, "MSFT": 1, "SPY": 1}
     messages = [a[1] for a, _ in events]
     assert "Yahoo Finance is rate limiting: waiting 15 s before asking again: AAPL" in messages
     assert "Waiting 60 s for Yahoo's rate limit: MSFT" in messages
@@ -175,13 +177,16 @@ def test_a_pause_during_a_wait_stops_the_item(tmp_path):
     clock, download = FakeTime(), FakeDownload()
     stock = create({"INSTANCE_PATH": str(tmp_path / "instance")})
     stock.yahoo = yahoo_prices(clock, download, per_minute=1)
+    stock.company_sources = {}
     events: list[tuple] = []
     [first], _ = stock.prepare(["AAPL"], {"data_source": "yahoo"}, TODAY)
     stock.process(first, item_ctx(tmp_path, "AAPL", events))
     [second], _ = stock.prepare(["MSFT"], {"data_source": "yahoo"}, TODAY)
+    slept = clock.slept                 # the SPY benchmark waited its turn in the first item
     with pytest.raises(StopRequested):
-        stock.process(second, item_ctx(tmp_path, "MSFT", events, stop=lambda: clock.slept >= 3))
-    assert download.calls == {"AAPL": 1}
+        stock.process(second, item_ctx(tmp_path, "MSFT", events,
+                                       stop=lambda: clock.slept >= slept + 3))
+    assert download.calls == {"AAPL": 1, "SPY": 1}
 
 
 def test_the_automation_reads_its_settings():
