@@ -19,7 +19,8 @@ class RunRequest(Model):
                                          "TICKZEN_MAX_ITEMS.", max_length=500)
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="data_source, status (draft|publish|future), "
-                                                "mode ... as the kind takes them.")
+                                                "mode, benchmark (stock: a ticker or index, "
+                                                "default SPY) ... as the kind takes them.")
 
 
 class RunAccepted(Model):
