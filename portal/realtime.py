@@ -83,9 +83,13 @@ def on_connect(auth: Any = None) -> bool | None:
             return False
         user_id = current_user_id()
         join_room(user_room(user_id))
+        # The unread count comes with the connection, so the bell needs no HTTP call that could
+        # race a sign-out on another tab.
         emit("connection_status", {"status": "connected",
                                    "message": "Connected to TickZen automation server",
-                                   "timestamp": timestamp()})
+                                   "timestamp": timestamp(),
+                                   "unread": services().store.count_unread_notifications(
+                                       user_id)})
         emit("automation_snapshot",
              {"runs": snapshot_entries(services().runs.snapshot(user_id))})
     except Exception:

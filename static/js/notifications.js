@@ -3,7 +3,7 @@
  * - The count comes with the page (the server renders it) and then follows the Socket.IO
  *   events `notification` ({id, type, title, message, run_id, campaign_id, link, created_at,
  *   read, unread}) and `notifications_read` ({ids, all, unread}) sent to this user's room; on
- *   every (re)connect it is read again from GET /api/notifications?unread=1.
+ *   every (re)connect brings it again in `connection_status` ({..., unread}).
  * - One socket per page: the run view's when the page has one, else our own (the vendored
  *   socket.io client is loaded from the bell's data-socketio-src when the page lacks it).
  * - Server data is only ever text (textContent, input values) and links must be local paths.
@@ -130,7 +130,10 @@
   }
 
   function attach(socket, bell, list) {
-    socket.on("connect", function () { bell.refresh(); });
+    /* Every (re)connect brings the count in connection_status: no HTTP call needed. */
+    socket.on("connection_status", function (p) {
+      if (p && typeof p === "object" && typeof p.unread === "number") bell.set(p.unread);
+    });
     socket.on("notification", function (p) {
       if (!p || typeof p !== "object" || p.id === undefined || seen[p.id]) return;
       seen[p.id] = true;
@@ -142,7 +145,7 @@
       bell.set(p.unread);
       if (list) list.markRead(Array.isArray(p.ids) ? p.ids : [], p.all === true);
     });
-    if (socket.connected) bell.refresh();
+    if (socket.connected) bell.refresh();   // its connection_status went by already
   }
 
   function withSocket(anchor, ready) {

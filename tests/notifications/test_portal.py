@@ -318,3 +318,19 @@ def test_a_run_event_reaches_the_subscribed_webhook_through_the_app(
     [request] = endpoint.requests()
     body = Verifier(made["secret"]).verify(request.body, request.headers)
     assert body["type"] == "run.failed" and body["data"]["run_id"] == failed.id
+
+
+def test_a_connection_brings_its_own_users_unread_count(app: Flask, two_users: Any) -> None:
+    """The bell's count comes with connection_status: no HTTP call races a sign-out."""
+    (alice, _, alice_id), (bob, _, _) = two_users
+    finished_run(app, alice_id)
+    assert deliver(app) == 1
+
+    def status_of(client: FlaskClient) -> dict[str, Any]:
+        sock = socketio_of(app).test_client(app, flask_test_client=client)
+        [status] = [e["args"][0] for e in sock.get_received() if e["name"] == "connection_status"]
+        sock.disconnect()
+        return status
+
+    assert status_of(alice)["unread"] == 1
+    assert status_of(bob)["unread"] == 0
