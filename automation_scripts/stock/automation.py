@@ -276,7 +276,7 @@ class StockAutomation:
             return injected[source]
         if source == "yahoo":
             return self.yahoo.provider(on_wait)
-        settings = {**self.settings, **((ctx.services or {}).get("settings") or {})}
+        settings = self.settings
         upload = ctx.options.get("csv_upload_id")
         path = None
         if source == "csv" and upload:
