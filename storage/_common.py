@@ -9,7 +9,26 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from storage.base import CAMPAIGN_STATES, FIRE_OUTCOMES, ITEM_STATES, RUN_STATES, Fire
+from storage.base import (
+    CAMPAIGN_STATES,
+    FIRE_OUTCOMES,
+    ITEM_STATES,
+    RUN_STATES,
+    ApiToken,
+    Campaign,
+    Delivery,
+    Fire,
+    Item,
+    LedgerEntry,
+    Notification,
+    OutboxEvent,
+    Run,
+    Site,
+    User,
+    Webhook,
+    WebhookAttempt,
+)
+from storage.housekeeping import Job
 
 # Fields a caller may not set through update_*/transition_* ``changes``: identities, the status
 # (only a compare-and-set changes it) and the counters the store keeps itself.
@@ -21,6 +40,24 @@ CAMPAIGN_FIXED = frozenset({"id", "user_id", "created_at", "revision"})
 # What ``update_user`` may set: the profile. The password and the session version change only
 # through ``change_password`` / ``end_sessions``.
 USER_PROFILE_FIELDS = ("display_name", "timezone")
+# Per record: the fields that hold datetimes (native timestamps on Firestore, fixed-width ISO
+# text on SQLite); both backends keep them aware UTC.
+TIME_FIELDS: dict[type, tuple[str, ...]] = {
+    User: ("created_at",),
+    ApiToken: ("created_at", "last_used_at"),
+    Site: ("created_at", "updated_at"),
+    Run: ("lease_until", "created_at", "updated_at", "events_pruned_at", "files_pruned_at"),
+    Item: ("updated_at",),
+    LedgerEntry: ("published_at", "created_at", "reserved_at"),
+    Campaign: ("next_fire_at", "created_at", "updated_at"),
+    Fire: ("scheduled_for", "fired_at"),
+    Notification: ("created_at",),
+    Webhook: ("last_success_at", "created_at", "updated_at"),
+    WebhookAttempt: ("created_at",),
+    OutboxEvent: ("created_at",),
+    Delivery: ("next_attempt_at", "created_at", "updated_at", "delivered_at"),
+    Job: ("lease_until", "next_run_at", "last_started_at", "last_finished_at"),
+}
 
 
 def new_id() -> str:

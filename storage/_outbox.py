@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from storage._common import aware_utc, jsonable, new_id
 from storage.base import (
@@ -15,6 +17,7 @@ from storage.base import (
     NewDelivery,
     Notification,
     OutboxEvent,
+    WebhookAttempt,
     delivery_id,
 )
 
@@ -78,3 +81,32 @@ def check_outcome(outcome: DeliveryOutcome) -> DeliveryOutcome:
         raise ValueError("a pending outcome needs next_attempt_at")
     error = outcome.error[:ERROR_MAX] if outcome.error else outcome.error
     return DeliveryOutcome(**{**outcome.__dict__, "error": error})
+
+
+def finished_delivery_changes(outcome: DeliveryOutcome, now: datetime) -> dict[str, Any]:
+    """What ``finish_delivery`` writes on the delivery: the outcome, the lease let go."""
+    changes: dict[str, Any] = {
+        "state": outcome.state, "last_error": outcome.error,
+        "last_status": outcome.status, "lease_owner": None, "updated_at": now,
+        "next_attempt_at": aware_utc(outcome.next_attempt_at or now)}
+    if outcome.state == "delivered":
+        changes["delivered_at"] = now
+    return changes
+
+
+def webhook_attempt_record(log: WebhookAttempt) -> WebhookAttempt:
+    """An outcome's attempt log as stored: an id and a UTC time."""
+    return WebhookAttempt(**{**log.__dict__, "id": log.id or new_id(),
+                             "created_at": aware_utc(log.created_at)})
+
+
+def finished_webhook_changes(outcome: DeliveryOutcome, now: datetime) -> dict[str, Any]:
+    """The webhook's flags after one of its deliveries finished (empty: nothing to write)."""
+    changes: dict[str, Any] = {}
+    if outcome.state == "delivered":
+        changes.update(failing=False, last_success_at=now)
+    if outcome.webhook_failing is not None:
+        changes["failing"] = outcome.webhook_failing
+    if outcome.state == "failed":
+        changes["last_error"] = outcome.error
+    return changes

@@ -16,16 +16,9 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from storage._common import (
-    CAMPAIGN_FIXED,
-    aware_utc,
-    check_campaign_status,
-    check_changes,
-    check_fires,
-    check_page,
-    jsonable,
-    new_id,
-)
+from storage._campaigns import campaign_changes, check_fire_run, new_campaign, recorded_fire
+from storage._common import aware_utc, check_fires, check_page
+from storage._runs import new_run_records
 from storage.base import (
     Campaign,
     ConflictError,
@@ -40,22 +33,6 @@ from storage.base import (
 from storage.firestore.connection import DOC_ID, FirestoreConnection, from_doc, to_doc
 from storage.firestore.notifications import read_outbox, write_outbox
 from storage.firestore.runs import RunsMixin
-
-_JSON_FIELDS = ("options", "source", "schedule", "queue")
-
-
-def _campaign_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    check_changes(Campaign, changes, CAMPAIGN_FIXED)
-    out = dict(changes)
-    if "status" in out:
-        check_campaign_status(out["status"])
-    for name in _JSON_FIELDS:
-        if name in out:
-            out[name] = jsonable(out[name])
-    if out.get("next_fire_at") is not None:
-        out["next_fire_at"] = aware_utc(out["next_fire_at"])
-    out["updated_at"] = aware_utc(changes.get("updated_at") or utcnow())
-    return out
 
 
 class CampaignsMixin(RunsMixin, FirestoreConnection):
@@ -76,12 +53,7 @@ class CampaignsMixin(RunsMixin, FirestoreConnection):
         return campaign
 
     def create_campaign(self, campaign: Campaign) -> Campaign:
-        check_campaign_status(campaign.status)
-        stored = Campaign(**{
-            **campaign.__dict__, "id": campaign.id or new_id(), "revision": 0,
-            **{n: jsonable(getattr(campaign, n)) for n in _JSON_FIELDS},
-            "next_fire_at": aware_utc(campaign.next_fire_at) if campaign.next_fire_at else None,
-            "created_at": aware_utc(campaign.created_at), "updated_at": aware_utc(utcnow())})
+        stored = new_campaign(campaign)
         ref = self._campaign(stored.id)
 
         def body(t: firestore.Transaction) -> None:
@@ -119,7 +91,7 @@ class CampaignsMixin(RunsMixin, FirestoreConnection):
 
     def update_campaign(self, user_id: str, campaign_id: str, changes: dict[str, Any],
                         expected_revision: int | None = None) -> Campaign:
-        out = _campaign_changes(changes)
+        out = campaign_changes(changes)
         ref = self._campaign(campaign_id)
 
         def body(t: firestore.Transaction) -> Campaign:
@@ -152,11 +124,10 @@ class CampaignsMixin(RunsMixin, FirestoreConnection):
                       fires: Sequence[Fire], changes: dict[str, Any],
                       run: Run | None = None, items: Sequence[NewItem] = (),
                       outbox: Sequence[OutboxEvent] = ()) -> tuple[Campaign, Run | None]:
-        out = _campaign_changes(changes)
+        out = campaign_changes(changes)
         check_fires(campaign_id, fires, run.fire_id if run is not None else None)
-        stored_run, rows = self._new_run(run, items) if run is not None else (None, [])
-        if stored_run is not None and stored_run.campaign_id != campaign_id:
-            raise ValueError("the run must carry its campaign's id")
+        stored_run, rows = new_run_records(run, items) if run is not None else (None, [])
+        check_fire_run(campaign_id, stored_run)
         ref = self._campaign(campaign_id)
         fire_refs = [self._fire(campaign_id, f.id) for f in fires]
         now = aware_utc(utcnow())
@@ -171,11 +142,7 @@ class CampaignsMixin(RunsMixin, FirestoreConnection):
                 raise DuplicateError(f"run id already used: {stored_run.id}")
             events = read_outbox(self, t, outbox)
             for fire, fire_ref in zip(fires, fire_refs, strict=True):
-                recorded = Fire(**{**fire.__dict__, "user_id": current.user_id,
-                                   "scheduled_for": aware_utc(fire.scheduled_for),
-                                   "fired_at": aware_utc(fire.fired_at or now),
-                                   "run_id": stored_run.id if fire.outcome == "started"
-                                   and stored_run is not None else fire.run_id})
+                recorded = recorded_fire(fire, current.user_id, stored_run, now)
                 t.create(fire_ref, to_doc(Fire, asdict(recorded)))
             changed = {**out, "revision": current.revision + 1}
             if stored_run is not None:

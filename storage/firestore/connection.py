@@ -33,24 +33,13 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from storage._common import aware_utc, dumps
+from storage._common import TIME_FIELDS, aware_utc, dumps
 from storage.base import (
-    ApiToken,
-    Campaign,
-    Delivery,
-    Fire,
     Item,
     LedgerEntry,
-    Notification,
     OutboxEvent,
-    Run,
-    Site,
     StoreError,
-    User,
-    Webhook,
-    WebhookAttempt,
 )
-from storage.housekeeping import Job
 
 T = TypeVar("T")
 
@@ -61,22 +50,6 @@ DOC_ID = FieldPath.document_id()
 # Ledger fields keep the names the old system's documents use (DESIGN.md's storage model).
 _LEDGER_NAMES = {"post_id": "wordpressPostId", "published_at": "publishedDate"}
 JSON_TEXT: dict[type, tuple[str, ...]] = {Item: ("input", "result"), OutboxEvent: ("data",)}
-TIME_FIELDS: dict[type, tuple[str, ...]] = {
-    User: ("created_at",),
-    ApiToken: ("created_at", "last_used_at"),
-    Site: ("created_at", "updated_at"),
-    Run: ("lease_until", "created_at", "updated_at", "events_pruned_at", "files_pruned_at"),
-    Item: ("updated_at",),
-    LedgerEntry: ("published_at", "created_at", "reserved_at"),
-    Campaign: ("next_fire_at", "created_at", "updated_at"),
-    Fire: ("scheduled_for", "fired_at"),
-    Notification: ("created_at",),
-    Webhook: ("last_success_at", "created_at", "updated_at"),
-    WebhookAttempt: ("created_at",),
-    OutboxEvent: ("created_at",),
-    Delivery: ("next_attempt_at", "created_at", "updated_at", "delivered_at"),
-    Job: ("lease_until", "next_run_at", "last_started_at", "last_finished_at"),
-}
 
 
 def doc_key(value: str) -> str:

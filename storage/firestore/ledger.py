@@ -9,7 +9,8 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from storage._common import aware_utc, day_of
+from storage._common import aware_utc
+from storage._ledger import new_post_entry
 from storage._listing import check_listing
 from storage.base import ConflictError, DailyLimitReached, LedgerEntry, NotFoundError, utcnow
 from storage.firestore.connection import DOC_ID, FirestoreConnection, doc_key, from_doc, to_doc
@@ -23,11 +24,7 @@ class LedgerMixin(FirestoreConnection):
 
     def reserve_post(self, entry: LedgerEntry, daily_limit: int | None = None
                      ) -> tuple[LedgerEntry, bool]:
-        if not entry.slug:
-            raise ValueError("slug is required")
-        created = aware_utc(entry.created_at)
-        stored = LedgerEntry(**{**entry.__dict__, "day": entry.day or day_of(created),
-                                "created_at": created})
+        stored = new_post_entry(entry)
         site = self._site(entry.user_id, entry.site_id)
         post = self._post(entry.user_id, entry.site_id, entry.slug)
         counter = self._post_day(entry.user_id, entry.site_id, stored.day)

@@ -21,7 +21,14 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from storage._common import aware_utc, check_page, jsonable, new_id
-from storage._outbox import PreparedEvent, check_outcome, prepare_events
+from storage._outbox import (
+    PreparedEvent,
+    check_outcome,
+    finished_delivery_changes,
+    finished_webhook_changes,
+    prepare_events,
+    webhook_attempt_record,
+)
 from storage.base import (
     ConflictError,
     Delivery,
@@ -247,8 +254,7 @@ class NotificationsMixin(FirestoreConnection):
         now = aware_utc(utcnow())
         log = None
         if outcome.log is not None:
-            log = WebhookAttempt(**{**outcome.log.__dict__, "id": outcome.log.id or new_id(),
-                                    "created_at": aware_utc(outcome.log.created_at)})
+            log = webhook_attempt_record(outcome.log)
 
         def body(t: firestore.Transaction) -> Delivery:
             snap = ref.get(transaction=t)
@@ -260,12 +266,7 @@ class NotificationsMixin(FirestoreConnection):
                                     f"{current.lease_owner}", current=current.state)
             hook = hook_ref.get(transaction=t) if hook_ref is not None else None
             prepared = read_outbox(self, t, outcome.outbox)
-            changes: dict[str, Any] = {
-                "state": outcome.state, "last_error": outcome.error,
-                "last_status": outcome.status, "lease_owner": None, "updated_at": now,
-                "next_attempt_at": aware_utc(outcome.next_attempt_at or now)}
-            if outcome.state == "delivered":
-                changes["delivered_at"] = now
+            changes = finished_delivery_changes(outcome, now)
             t.update(ref, to_doc(Delivery, changes))
             if hook is not None and hook.exists:
                 self._webhook_after(t, hook.reference, outcome, log, now)
@@ -281,12 +282,6 @@ class NotificationsMixin(FirestoreConnection):
         if log is not None:
             t.create(hook.collection("attempts").document(doc_key(log.id)),
                      to_doc(WebhookAttempt, asdict(log)))
-        changes: dict[str, Any] = {}
-        if outcome.state == "delivered":
-            changes.update(failing=False, last_success_at=now)
-        if outcome.webhook_failing is not None:
-            changes["failing"] = outcome.webhook_failing
-        if outcome.state == "failed":
-            changes["last_error"] = outcome.error
+        changes = finished_webhook_changes(outcome, now)
         if changes:
             t.update(hook, to_doc(Webhook, {**changes, "updated_at": now}))

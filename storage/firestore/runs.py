@@ -22,11 +22,10 @@ from storage._common import (
     check_run_status,
     dumps,
     expected_set,
-    initial_counts,
     jsonable,
-    new_id,
 )
 from storage._listing import check_listing, empty_range
+from storage._runs import new_run_records
 from storage.base import (
     RUN_FINAL,
     ConflictError,
@@ -62,21 +61,6 @@ class RunsMixin(FirestoreConnection):
         return from_doc(Item, snap.to_dict(), run_id=run_id)
 
     # runs --------------------------------------------------------------------------------------
-    @staticmethod
-    def _new_run(run: Run, items: Sequence[NewItem]) -> tuple[Run, list[Item]]:
-        """The run and item records ``create_run`` stores (also used inside other
-        transactions)."""
-        check_run_status(run.status)
-        now = aware_utc(utcnow())
-        stored = Run(**{**run.__dict__, "id": run.id or new_id(), "total": len(items),
-                        "counts": initial_counts(len(items)), "options": jsonable(run.options),
-                        "created_at": aware_utc(run.created_at),
-                        "updated_at": aware_utc(run.updated_at)})
-        rows = [Item(run_id=stored.id, position=position, key=new.key,
-                     input=jsonable(new.input), label=new.label, updated_at=now)
-                for position, new in enumerate(items)]
-        return stored, rows
-
     def _write_run(self, writer: Any, run: Run, items: Sequence[Item]) -> None:
         """Queue the run's create and its items on a batch or a transaction."""
         writer.create(self._run(run.id), to_doc(Run, asdict(run), skip=("id",)))
@@ -87,7 +71,7 @@ class RunsMixin(FirestoreConnection):
     def create_run(self, run: Run, items: Sequence[NewItem]) -> Run:
         if run.fire_id is not None:
             raise ValueError("a fire's run is created by fire_campaign, with its fire")
-        stored, rows = self._new_run(run, items)
+        stored, rows = new_run_records(run, items)
         batch = self._client.batch()            # one atomic commit: the run and all its items
         self._write_run(batch, stored, rows)
         try:

@@ -8,7 +8,6 @@ covered without listing it here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -16,17 +15,15 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from storage._common import USER_PROFILE_FIELDS, aware_utc, check_profile, jsonable, new_id
-from storage.base import ConflictError, DuplicateError, NotFoundError, User, utcnow
+from storage._common import jsonable
+from storage._users import UserMutation, new_user, password_change, profile_update, sessions_end
+from storage.base import DuplicateError, NotFoundError, User
 from storage.firestore.connection import FirestoreConnection, doc_key, from_doc, to_doc
 
 
 class UsersMixin(FirestoreConnection):
     def create_user(self, email: str, password_hash: str, display_name: str = "") -> User:
-        if not email:
-            raise ValueError("email is required")
-        user = User(id=new_id(), email=email, password_hash=password_hash,
-                    display_name=display_name, created_at=aware_utc(utcnow()))
+        user = new_user(email, password_hash, display_name)
         index = self._client.collection("user_emails").document(doc_key(email))
 
         def body(t: firestore.Transaction) -> None:
@@ -66,7 +63,7 @@ class UsersMixin(FirestoreConnection):
 
         return self._tx(f"user:{user_id}", body)
 
-    def _change_user(self, user_id: str, mutate: Callable[[User], dict[str, Any]]) -> User:
+    def _change_user(self, user_id: str, mutate: UserMutation) -> User:
         ref = self._user(user_id)
 
         def body(t: firestore.Transaction) -> User:
@@ -81,23 +78,14 @@ class UsersMixin(FirestoreConnection):
         return self._tx(f"user:{user_id}", body)
 
     def update_user(self, user_id: str, changes: dict[str, Any]) -> User:
-        check_profile(changes)
-        return self._change_user(user_id, lambda _user: {
-            name: changes[name] for name in USER_PROFILE_FIELDS if name in changes})
+        return self._change_user(user_id, profile_update(changes))
 
     def change_password(self, user_id: str, password_hash: str,
                         expected_hash: str | None = None) -> User:
-        def mutate(user: User) -> dict[str, Any]:
-            if expected_hash is not None and user.password_hash != expected_hash:
-                raise ConflictError("the password changed meanwhile")
-            return {"password_hash": password_hash,
-                    "session_version": user.session_version + 1}
-
-        return self._change_user(user_id, mutate)
+        return self._change_user(user_id, password_change(password_hash, expected_hash))
 
     def end_sessions(self, user_id: str) -> User:
-        return self._change_user(
-            user_id, lambda user: {"session_version": user.session_version + 1})
+        return self._change_user(user_id, sessions_end)
 
     def delete_user(self, user_id: str) -> None:
         ref = self._user(user_id)

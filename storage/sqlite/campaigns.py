@@ -7,17 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from storage._common import (
-    CAMPAIGN_FIXED,
-    aware_utc,
-    check_campaign_status,
-    check_changes,
-    check_fires,
-    check_page,
-    jsonable,
-    new_id,
-    to_iso,
-)
+from storage._campaigns import campaign_changes, check_fire_run, new_campaign, recorded_fire
+from storage._common import aware_utc, check_fires, check_page, to_iso
+from storage._runs import new_run_records
 from storage.base import (
     Campaign,
     ConflictError,
@@ -32,22 +24,6 @@ from storage.base import (
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
 from storage.sqlite.notifications import write_outbox
 from storage.sqlite.runs import RunsMixin
-
-_JSON_FIELDS = ("options", "source", "schedule", "queue")
-
-
-def _campaign_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    check_changes(Campaign, changes, CAMPAIGN_FIXED)
-    out = dict(changes)
-    if "status" in out:
-        check_campaign_status(out["status"])
-    for name in _JSON_FIELDS:
-        if name in out:
-            out[name] = jsonable(out[name])
-    if out.get("next_fire_at") is not None:
-        out["next_fire_at"] = aware_utc(out["next_fire_at"])
-    out["updated_at"] = aware_utc(changes.get("updated_at") or utcnow())
-    return out
 
 
 class CampaignsMixin(RunsMixin, SQLiteConnection):
@@ -87,13 +63,7 @@ class CampaignsMixin(RunsMixin, SQLiteConnection):
     """
 
     def create_campaign(self, campaign: Campaign) -> Campaign:
-        check_campaign_status(campaign.status)
-        now = aware_utc(utcnow())
-        stored = Campaign(**{
-            **campaign.__dict__, "id": campaign.id or new_id(), "revision": 0,
-            **{n: jsonable(getattr(campaign, n)) for n in _JSON_FIELDS},
-            "next_fire_at": aware_utc(campaign.next_fire_at) if campaign.next_fire_at else None,
-            "created_at": aware_utc(campaign.created_at), "updated_at": now})
+        stored = new_campaign(campaign)
         with self._tx() as db:
             if not db.execute("SELECT 1 FROM users WHERE id = ?",
                               (stored.user_id,)).fetchone():
@@ -134,7 +104,7 @@ class CampaignsMixin(RunsMixin, SQLiteConnection):
 
     def update_campaign(self, user_id: str, campaign_id: str, changes: dict[str, Any],
                         expected_revision: int | None = None) -> Campaign:
-        out = _campaign_changes(changes)
+        out = campaign_changes(changes)
         with self._tx() as db:
             row = self._locked_campaign(db, user_id, campaign_id, expected_revision)
             set_columns(db, "campaigns", Campaign, {**out, "revision": row["revision"] + 1},
@@ -159,22 +129,17 @@ class CampaignsMixin(RunsMixin, SQLiteConnection):
                       fires: Sequence[Fire], changes: dict[str, Any],
                       run: Run | None = None, items: Sequence[NewItem] = (),
                       outbox: Sequence[OutboxEvent] = ()) -> tuple[Campaign, Run | None]:
-        out = _campaign_changes(changes)
+        out = campaign_changes(changes)
         check_fires(campaign_id, fires, run.fire_id if run is not None else None)
-        stored_run, rows = self._new_run(run, items) if run is not None else (None, [])
-        if stored_run is not None and stored_run.campaign_id != campaign_id:
-            raise ValueError("the run must carry its campaign's id")
+        stored_run, rows = new_run_records(run, items) if run is not None else (None, [])
+        check_fire_run(campaign_id, stored_run)
         now = aware_utc(utcnow())
         with self._tx() as db:
             row = self._locked_campaign(db, None, campaign_id, expected_revision)
             for fire in fires:
                 if db.execute("SELECT 1 FROM fires WHERE id = ?", (fire.id,)).fetchone():
                     raise DuplicateError(f"fire {fire.id} is already recorded")
-                recorded = Fire(**{**fire.__dict__, "user_id": row["user_id"],
-                                   "scheduled_for": aware_utc(fire.scheduled_for),
-                                   "fired_at": aware_utc(fire.fired_at or now),
-                                   "run_id": stored_run.id if fire.outcome == "started"
-                                   and stored_run is not None else fire.run_id})
+                recorded = recorded_fire(fire, row["user_id"], stored_run, now)
                 insert(db, "fires", Fire, recorded)
             if stored_run is not None:
                 self._insert_run(db, stored_run, rows)

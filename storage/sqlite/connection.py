@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from storage._common import dumps, from_iso, to_iso
+from storage._common import TIME_FIELDS, dumps, from_iso, to_iso
 from storage.base import (
     ApiToken,
     Campaign,
@@ -43,7 +43,7 @@ from storage.housekeeping import Job
 
 BUSY_TIMEOUT_MS = 30_000
 
-# Per record: which columns hold JSON and which hold datetimes.
+# Per record: which columns hold JSON (the datetime ones are storage._common.TIME_FIELDS).
 JSON_COLUMNS: dict[type, tuple[str, ...]] = {
     User: ("settings",),
     ApiToken: (),
@@ -60,28 +60,12 @@ JSON_COLUMNS: dict[type, tuple[str, ...]] = {
     Delivery: (),
     Job: ("last_result",),
 }
-TIME_COLUMNS: dict[type, tuple[str, ...]] = {
-    User: ("created_at",),
-    ApiToken: ("created_at", "last_used_at"),
-    Site: ("created_at", "updated_at"),
-    Run: ("lease_until", "created_at", "updated_at", "events_pruned_at", "files_pruned_at"),
-    Item: ("updated_at",),
-    LedgerEntry: ("published_at", "created_at", "reserved_at"),
-    Campaign: ("next_fire_at", "created_at", "updated_at"),
-    Fire: ("scheduled_for", "fired_at"),
-    Notification: ("created_at",),
-    Webhook: ("last_success_at", "created_at", "updated_at"),
-    WebhookAttempt: ("created_at",),
-    OutboxEvent: ("created_at",),
-    Delivery: ("next_attempt_at", "created_at", "updated_at", "delivered_at"),
-    Job: ("lease_until", "next_run_at", "last_started_at", "last_finished_at"),
-}
 
 
 def encode(cls: type, name: str, value: Any) -> Any:
     if name in JSON_COLUMNS[cls]:
         return dumps(value)
-    if name in TIME_COLUMNS[cls]:
+    if name in TIME_FIELDS[cls]:
         return to_iso(value)
     return value
 
@@ -92,7 +76,7 @@ def decode(cls: type, row: sqlite3.Row) -> Any:
         value = row[name]
         if name in JSON_COLUMNS[cls]:
             value = json.loads(value)
-        elif name in TIME_COLUMNS[cls]:
+        elif name in TIME_FIELDS[cls]:
             value = from_iso(value)
         values[name] = value
     return cls(**values)

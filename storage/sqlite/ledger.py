@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage._common import aware_utc, day_of
+from storage._common import aware_utc
+from storage._ledger import new_post_entry
 from storage._listing import check_listing, cursor_values
 from storage.base import ConflictError, DailyLimitReached, LedgerEntry, NotFoundError, utcnow
 from storage.paging import Cursor
@@ -52,11 +53,7 @@ class LedgerMixin(SQLiteConnection):
 
     def reserve_post(self, entry: LedgerEntry, daily_limit: int | None = None
                      ) -> tuple[LedgerEntry, bool]:
-        if not entry.slug:
-            raise ValueError("slug is required")
-        created = aware_utc(entry.created_at)
-        stored = LedgerEntry(**{**entry.__dict__, "day": entry.day or day_of(created),
-                                "created_at": created})
+        stored = new_post_entry(entry)
         key = (entry.user_id, entry.site_id, entry.slug)
         with self._tx() as db:
             if not db.execute("SELECT 1 FROM sites WHERE id = ? AND user_id = ?",

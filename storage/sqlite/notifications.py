@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from storage._common import aware_utc, check_page, dumps, jsonable, new_id, to_iso
-from storage._outbox import check_outcome, prepare_events
+from storage._outbox import (
+    check_outcome,
+    finished_delivery_changes,
+    finished_webhook_changes,
+    prepare_events,
+    webhook_attempt_record,
+)
 from storage.base import (
     ConflictError,
     Delivery,
@@ -263,12 +269,7 @@ class NotificationsMixin(SQLiteConnection):
             if row["state"] != "pending" or row["lease_owner"] != owner:
                 raise ConflictError(f"delivery {delivery.id} is {row['state']} and leased to "
                                     f"{row['lease_owner']}", current=row["state"])
-            changes: dict[str, Any] = {
-                "state": outcome.state, "last_error": outcome.error,
-                "last_status": outcome.status, "lease_owner": None, "updated_at": now,
-                "next_attempt_at": aware_utc(outcome.next_attempt_at or now)}
-            if outcome.state == "delivered":
-                changes["delivered_at"] = now
+            changes = finished_delivery_changes(outcome, now)
             set_columns(db, "deliveries", Delivery, changes, "id = ?", (delivery.id,))
             self._webhook_after(db, delivery, outcome, now)
             write_outbox(db, outcome.outbox)
@@ -285,16 +286,8 @@ class NotificationsMixin(SQLiteConnection):
         if hook is None:
             return
         if outcome.log is not None:
-            log = WebhookAttempt(**{**outcome.log.__dict__, "id": outcome.log.id or new_id(),
-                                    "created_at": aware_utc(outcome.log.created_at)})
-            insert(db, "webhook_attempts", WebhookAttempt, log)
-        changes: dict[str, Any] = {}
-        if outcome.state == "delivered":
-            changes.update(failing=False, last_success_at=now)
-        if outcome.webhook_failing is not None:
-            changes["failing"] = outcome.webhook_failing
-        if outcome.state == "failed":
-            changes["last_error"] = outcome.error
+            insert(db, "webhook_attempts", WebhookAttempt, webhook_attempt_record(outcome.log))
+        changes = finished_webhook_changes(outcome, now)
         if changes:
             set_columns(db, "webhooks", Webhook, {**changes, "updated_at": now}, "id = ?",
                         (delivery.target,))

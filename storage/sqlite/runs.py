@@ -25,12 +25,11 @@ from storage._common import (
     dumps,
     expected_set,
     from_iso,
-    initial_counts,
     jsonable,
-    new_id,
     to_iso,
 )
 from storage._listing import check_listing, cursor_values, empty_range
+from storage._runs import new_run_records
 from storage.base import (
     RUN_FINAL,
     ConflictError,
@@ -128,19 +127,6 @@ class RunsMixin(SQLiteConnection):
 
     # runs --------------------------------------------------------------------------------------
     @staticmethod
-    def _new_run(run: Run, items: Sequence[NewItem]) -> tuple[Run, list[Item]]:
-        """The run and item rows ``create_run`` stores (also used inside other transactions)."""
-        check_run_status(run.status)
-        now = aware_utc(utcnow())
-        stored = Run(**{**run.__dict__, "id": run.id or new_id(), "total": len(items),
-                        "counts": initial_counts(len(items)), "options": jsonable(run.options),
-                        "created_at": aware_utc(run.created_at),
-                        "updated_at": aware_utc(run.updated_at)})
-        rows = [Item(run_id=stored.id, position=i, key=it.key, input=jsonable(it.input),
-                     label=it.label, updated_at=now) for i, it in enumerate(items)]
-        return stored, rows
-
-    @staticmethod
     def _insert_run(db: sqlite3.Connection, run: Run, items: Sequence[Item]) -> None:
         if db.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone():
             raise DuplicateError(f"run id already used: {run.id}")
@@ -157,7 +143,7 @@ class RunsMixin(SQLiteConnection):
     def create_run(self, run: Run, items: Sequence[NewItem]) -> Run:
         if run.fire_id is not None:
             raise ValueError("a fire's run is created by fire_campaign, with its fire")
-        stored, rows = self._new_run(run, items)
+        stored, rows = new_run_records(run, items)
         with self._tx() as db:
             self._insert_run(db, stored, rows)
         return stored

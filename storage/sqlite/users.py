@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from storage._common import USER_PROFILE_FIELDS, aware_utc, check_profile, jsonable, new_id
-from storage.base import ConflictError, DuplicateError, NotFoundError, User, utcnow
+from storage._common import jsonable
+from storage._users import UserMutation, new_user, password_change, profile_update, sessions_end
+from storage.base import DuplicateError, NotFoundError, User
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
 
 
@@ -28,10 +29,7 @@ class UsersMixin(SQLiteConnection):
     )
 
     def create_user(self, email: str, password_hash: str, display_name: str = "") -> User:
-        if not email:
-            raise ValueError("email is required")
-        user = User(id=new_id(), email=email, password_hash=password_hash,
-                    display_name=display_name, created_at=aware_utc(utcnow()))
+        user = new_user(email, password_hash, display_name)
         with self._tx() as db:
             if db.execute("SELECT 1 FROM users WHERE email = ?", (email,)).fetchone():
                 raise DuplicateError(f"email already registered: {email}")
@@ -56,7 +54,7 @@ class UsersMixin(SQLiteConnection):
             set_columns(db, "users", User, {"settings": user.settings}, "id = ?", (user_id,))
         return user
 
-    def _change_user(self, user_id: str, mutate: Any) -> User:
+    def _change_user(self, user_id: str, mutate: UserMutation) -> User:
         """Read the user, let ``mutate`` return the column changes, write them: one step."""
         with self._tx() as db:
             row = db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
@@ -68,23 +66,14 @@ class UsersMixin(SQLiteConnection):
         return User(**{**user.__dict__, **changes})
 
     def update_user(self, user_id: str, changes: dict[str, Any]) -> User:
-        check_profile(changes)
-        return self._change_user(user_id, lambda _user: {
-            name: changes[name] for name in USER_PROFILE_FIELDS if name in changes})
+        return self._change_user(user_id, profile_update(changes))
 
     def change_password(self, user_id: str, password_hash: str,
                         expected_hash: str | None = None) -> User:
-        def mutate(user: User) -> dict[str, Any]:
-            if expected_hash is not None and user.password_hash != expected_hash:
-                raise ConflictError("the password changed meanwhile")
-            return {"password_hash": password_hash,
-                    "session_version": user.session_version + 1}
-
-        return self._change_user(user_id, mutate)
+        return self._change_user(user_id, password_change(password_hash, expected_hash))
 
     def end_sessions(self, user_id: str) -> User:
-        return self._change_user(
-            user_id, lambda user: {"session_version": user.session_version + 1})
+        return self._change_user(user_id, sessions_end)
 
     def delete_user(self, user_id: str) -> None:
         with self._tx() as db:
