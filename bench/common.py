@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -387,3 +387,26 @@ def wait_until(predicate: Callable[[], Any], timeout: float, step: float = 0.1) 
 
 if __name__ == "__main__":
     print(json.dumps(machine(), indent=1))
+
+
+@contextlib.contextmanager
+def portal_app(root: Path, processes: str) -> Iterator[Any]:
+    """The portal's app as it serves (runner started), on a fresh SQLite store under ``root``;
+    closed as tests/conftest.py closes one."""
+    from main_portal_app import create_app
+
+    config = {"ENV_NAME": "development", "SECRET_KEY": BENCH_SECRET,
+              "TICKZEN_SECRETS_KEY": BENCH_FERNET, "INSTANCE_PATH": str(root / "instance"),
+              "TICKZEN_STORE": f"sqlite:///{root / 'tickzen.db'}",
+              "TICKZEN_START_RUNNER": True, "TICKZEN_GENERATION_PROCESSES": processes,
+              "TICKZEN_MAX_ITEMS": 1000}
+    app = create_app(config)
+    try:
+        yield app
+    finally:      # as tests/conftest.py closes an app: its threads, then the store
+        services = app.extensions["tickzen"]
+        for name in ("scheduler", "delivery"):
+            with contextlib.suppress(Exception):
+                getattr(services, name).stop()
+        services.runs.shutdown()
+        services.store.close()

@@ -33,7 +33,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import BENCH_FERNET, BENCH_SECRET, machine, write_results  # noqa: E402
+from bench.common import machine, portal_app, write_results  # noqa: E402
 
 TARGET_MB = 400.0
 
@@ -142,26 +141,6 @@ def mb(kb: int) -> float:
     return round(kb / 1024, 1)
 
 
-@contextlib.contextmanager
-def portal(root: Path, processes: str) -> Iterator[Any]:
-    """The portal's app as it serves (runner started), on a fresh SQLite store."""
-    from main_portal_app import create_app
-
-    config = {"ENV_NAME": "development", "SECRET_KEY": BENCH_SECRET,
-              "TICKZEN_SECRETS_KEY": BENCH_FERNET, "INSTANCE_PATH": str(root / "instance"),
-              "TICKZEN_STORE": f"sqlite:///{root / 'tickzen.db'}",
-              "TICKZEN_START_RUNNER": True, "TICKZEN_GENERATION_PROCESSES": processes,
-              "TICKZEN_MAX_ITEMS": 1000}
-    app = create_app(config)
-    try:
-        yield app
-    finally:      # as tests/conftest.py closes an app: its threads, then the store
-        services = app.extensions["tickzen"]
-        for name in ("scheduler", "delivery"):
-            with contextlib.suppress(Exception):
-                getattr(services, name).stop()
-        services.runs.shutdown()
-        services.store.close()
 
 
 def make_site(app: Any) -> tuple[str, str]:
@@ -225,7 +204,7 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine(), "target_mb": TARGET_MB,
                                "rss_at_start_mb": mb(status_kb(me, "VmRSS"))}
     with tempfile.TemporaryDirectory(prefix="tickzen-memory-") as tmp, \
-            portal(Path(tmp), args.processes) as app:
+            portal_app(Path(tmp), args.processes) as app:
         pool = app.extensions["tickzen"].runs.generation
         results["generation_processes"] = pool.processes if pool is not None else 0
         user_id, site_id = make_site(app)

@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
-from bench.common import BENCH_FERNET, BENCH_SECRET, machine, write_results  # noqa: E402
+from bench.common import machine, portal_app, write_results  # noqa: E402
 
 TARGET_RATIO = 1.2
 
@@ -163,26 +163,6 @@ def measure_floor(wordpress: Any, article: Any, articles: int, concurrency: int
 # The run.
 
 
-@contextlib.contextmanager
-def portal(root: Path, processes: str) -> Iterator[Any]:
-    """The portal's app as it serves (runner started), on a fresh SQLite store."""
-    from main_portal_app import create_app
-
-    config = {"ENV_NAME": "development", "SECRET_KEY": BENCH_SECRET,
-              "TICKZEN_SECRETS_KEY": BENCH_FERNET, "INSTANCE_PATH": str(root / "instance"),
-              "TICKZEN_STORE": f"sqlite:///{root / 'tickzen.db'}",
-              "TICKZEN_START_RUNNER": True, "TICKZEN_GENERATION_PROCESSES": processes,
-              "TICKZEN_MAX_ITEMS": 1000}
-    app = create_app(config)
-    try:
-        yield app
-    finally:      # as tests/conftest.py closes an app: its threads, then the store
-        services = app.extensions["tickzen"]
-        for name in ("scheduler", "delivery"):
-            with contextlib.suppress(Exception):
-                getattr(services, name).stop()
-        services.runs.shutdown()
-        services.store.close()
 
 
 def run_once(app: Any, user_id: str, site_id: str, tickers: list[str], status: str,
@@ -295,7 +275,7 @@ class Portal:
 def open_portal(stack: contextlib.ExitStack, root: Path, name: str, wordpress: Any,
                 concurrency: int, processes: str, status: str, wordpress_pids: set[int]
                 ) -> Portal:
-    app = stack.enter_context(portal(root / name, processes))
+    app = stack.enter_context(portal_app(root / name, processes))
     user_id, local, warm, wp = make_sites(app, wordpress, concurrency)
     pool = app.extensions["tickzen"].runs.generation
     cold = run_once(app, user_id, warm, tickers_for(2, "W"), status, wordpress_pids)
