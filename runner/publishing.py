@@ -11,7 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,15 @@ DEFAULT_GAP_MINUTES = (30, 90)
 MODES = ("create", "update")
 LOCAL_RESERVATION_TTL = 15.0    # seconds: writing an archive folder takes milliseconds
 TERMS_TTL = 300.0               # seconds a site's category and tag ids are reused
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What getting hold of a slug came to: ``settled`` when someone else published it;
+    ``fresh`` when our reservation is the slug's first (no earlier attempt may have posted)."""
+
+    settled: PublishResult | None = None
+    fresh: bool = False
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -247,14 +256,16 @@ class PublishingService:
         attempt = uuid.uuid4().hex
         update = run_mode(options) == "update"
         for _ in range(100):               # each round ends in a result, or in a lost claim
-            settled = self._hold(site, article, attempt, kind=kind, run_id=run_id,
-                                 status=status, update=update)
-            if settled is not None:
-                if update and settled.existed:
+            held = self._hold(site, article, attempt, kind=kind, run_id=run_id,
+                              status=status, update=update)
+            if held.settled is not None:
+                if update and held.settled.existed:
                     return self._update(site, article, status, run_id)
-                return settled
+                return held.settled
             try:
-                result = self._create_or_find(site, article, status, attempt, run_id)
+                # The archive's look-up is a file read; WordPress's is a request.
+                result = self._create_or_find(site, article, status, attempt, run_id,
+                                              look_up=not held.fresh or site.kind == "local")
             except ReservationLost as exc:
                 log.info("%s on site %s: %s; waiting for the new holder", article.slug,
                          site_id, exc)
@@ -304,13 +315,20 @@ class PublishingService:
         return replace(result, existed=True, updated=True)
 
     def _create_or_find(self, site: Site, article: Article, status: str, attempt: str,
-                        run_id: str = "") -> PublishResult:
+                        run_id: str = "", *, look_up: bool = True) -> PublishResult:
         """Holding the reservation: the site itself is the next authority (a crash after
-        WordPress created the post but before we recorded it); create only when it is nowhere."""
+        WordPress created the post but before we recorded it); create only when it is nowhere.
+
+        A fresh reservation (no earlier attempt ever held the slug) skips the look-up: no
+        attempt of ours can have made the post, and a post made some other way is caught
+        after the create (``_keep_oldest``: WordPress gives ours a ``-2`` slug, or, for a
+        draft, the duplicate is looked for), as is one made by a released attempt whose
+        request WordPress finished late."""
         lookup = self._publisher_for(site, rotate=False)
-        found = lookup.find_existing(article.slug)
-        if found is not None:
-            return found
+        if look_up:
+            found = lookup.find_existing(article.slug)
+            if found is not None:
+                return found
         date_gmt = self._next_date(site) if status == "future" else None
         publisher = self._publisher_for(site, rotate=True) if site.kind == "wordpress" \
             and site.authors else lookup
@@ -335,9 +353,9 @@ class PublishingService:
         return renew
 
     def _hold(self, site: Site, article: Article, attempt: str, *, kind: str, run_id: str,
-              status: str, update: bool = False) -> PublishResult | None:
-        """Get hold of ``article.slug`` in the ledger for ``attempt``: None when we hold it;
-        a result when it is (or just got) published by someone else."""
+              status: str, update: bool = False) -> _Held:
+        """Get hold of ``article.slug`` in the ledger for ``attempt``; ``settled`` is a result
+        when it is (or just got) published by someone else."""
         slug, uid = article.slug, site.user_id
         ttl = self.ttl_for(site)
         seen: tuple[str, Any] | None = None
@@ -355,16 +373,16 @@ class PublishingService:
                     f"the daily limit of {site.daily_limit} posts for site {site.name!r} is "
                     f"used up ({exc})"), "daily_limit") from None
             if new or stored.attempt == attempt:
-                return None
+                return _Held(fresh=new)
             if stored.status == "published":
-                return PublishResult(str(stored.post_id or ""), str(stored.post_url or ""),
-                                     status, existed=True)
+                return _Held(PublishResult(str(stored.post_id or ""),
+                                           str(stored.post_url or ""), status, existed=True))
             # Held by another attempt. The site knows whether that post already exists.
             found = self._publisher_for(site, rotate=False).find_existing(slug)
             if found is not None:
                 self.store.complete_post(uid, site.id, slug, post_id=found.post_id,
                                          post_url=found.post_url, title=article.title)
-                return found
+                return _Held(found)
             # An earlier attempt of this very run (a crash, a restart, a takeover): the run's
             # lease has moved to us, so that attempt is no longer at work, and its fence fails
             # once we claim. Waiting out its TTL would stall every recovered run.
@@ -382,7 +400,7 @@ class PublishingService:
                     continue                    # renewed, released or taken meanwhile: again
                 log.warning("took over the %s reservation of %s on site %s",
                             "earlier attempt's" if same_run else "stale", slug, site.id)
-                return None
+                return _Held()
             self.sleep(self.poll_interval)
 
     def _release_quietly(self, user_id: str, site_id: str, slug: str, attempt: str) -> None:

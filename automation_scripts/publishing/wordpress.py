@@ -9,7 +9,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -345,12 +345,16 @@ class WordPressPublisher:
                 and "id" in p] if isinstance(posts, list) else []
 
     def term_id(self, taxonomy: str, name: str) -> int:
-        """Get-or-create a category/tag by name (a racing creator's ``term_exists`` is fine)."""
+        """Get-or-create a category/tag by name (a racing creator's ``term_exists`` is fine).
+
+        A category is the site's own structure, few and mostly there: searched first. A tag
+        is mostly new (a ticker's): created first, since WordPress answers an existing name
+        (in any case) with ``term_exists`` and its id, one request either way."""
         key = (taxonomy, name.strip().lower())
         if key in self._terms:
             return self._terms[key]
-        found = self.lookup.json("GET", taxonomy, params={"search": name, "per_page": 100,
-                                                           "context": "view"})
+        found = self.lookup.json("GET", taxonomy, params={
+            "search": name, "per_page": 100, "context": "view"}) if taxonomy != "tags" else []
         for term in found if isinstance(found, list) else []:
             if _html.unescape(str(term.get("name", ""))).strip().lower() == key[1]:
                 self._terms[key] = int(term["id"])
@@ -378,17 +382,17 @@ class WordPressPublisher:
                 run_id: str = "") -> PublishResult:
         if status not in POST_STATUSES:
             raise PublishError(f"status must be one of {', '.join(POST_STATUSES)}")
-        payload = self._payload(article, run_id)
+        payload, media = self._payload(article, run_id)
         payload.update(slug=article.slug, status=status)
         if date_gmt is not None:
             payload["date_gmt"] = wp_date(date_gmt)
-        return self.create_post(payload)
+        return self.create_post(payload, media=media)
 
     def update(self, post_id: str, article: Article, *, status: str, run_id: str
                ) -> PublishResult:
         """Update the post in place (new content, new featured image); marked with
         ``run_id`` so a retry of the same run can tell the update was applied."""
-        payload = self._payload(article, run_id)
+        payload, _ = self._payload(article, run_id)
         if status in ("draft", "publish"):
             payload["status"] = status
         if self.fence is not None:
@@ -405,14 +409,17 @@ class WordPressPublisher:
         raw = content.get("raw") if isinstance(content, dict) else ""
         return run_of(str(raw or ""))
 
-    def _payload(self, article: Article, run_id: str) -> dict[str, Any]:
-        """Terms, uploaded images and the post fields shared by create and update."""
+    def _payload(self, article: Article, run_id: str) -> tuple[dict[str, Any], list[int]]:
+        """Terms, uploaded images and the post fields shared by create and update; with the
+        ids of the media uploaded for it."""
         categories = [self.term_id("categories", c) for c in article.categories if c.strip()]
         tags = [self.term_id("tags", t) for t in article.tags if t.strip()]
         urls: dict[str, str] = {}
+        uploaded: list[int] = []
         featured, featured_url = 0, ""
         for image in article.images:
             media = self.upload_image(image)
+            uploaded.append(media["id"])
             urls[image.filename] = media["source_url"]
             if image.role == "featured" and not featured:
                 featured, featured_url = media["id"], media["source_url"]
@@ -429,7 +436,7 @@ class WordPressPublisher:
                                    "tags": tags}
         if featured:
             payload["featured_media"] = featured
-        return payload
+        return payload, uploaded
 
     def may_embed_json_ld(self) -> bool:
         """Whether the posting user has ``unfiltered_html`` (asked once per publisher)."""
@@ -477,9 +484,11 @@ class WordPressPublisher:
                 return int(term["id"])
         return None
 
-    def create_post(self, payload: dict[str, Any]) -> PublishResult:
+    def create_post(self, payload: dict[str, Any], *, media: Sequence[int] = ()
+                    ) -> PublishResult:
         """POST the post once per attempt; after a transient failure (the request may have
-        reached WordPress) look the slug up before trying again."""
+        reached WordPress) look the slug up before trying again. ``media``: what was uploaded
+        for this post, deleted with it when it turns out a duplicate."""
         slug = payload["slug"]
         policy = self.client.policy
         last: PublishError | None = None
@@ -501,16 +510,18 @@ class WordPressPublisher:
                 log.warning("creating post %s: %s (attempt %d)", slug, exc, attempt)
                 last = exc
                 continue
-            return self._keep_oldest(slug, post, payload["status"])
+            return self._keep_oldest(slug, post, payload["status"], media)
         found = self.find_existing(slug)
         if found is not None:
             return PublishResult(found.post_id, found.post_url, found.status)
         assert last is not None
         raise last
 
-    def _keep_oldest(self, slug: str, post: dict[str, Any], status: str) -> PublishResult:
+    def _keep_oldest(self, slug: str, post: dict[str, Any], status: str,
+                     media: Sequence[int] = ()) -> PublishResult:
         """After a create: if another post already has our slug (WordPress gave ours ``-2``, or
-        two drafts share it), a duplicate was just made: delete ours and use the older one."""
+        two drafts share it), a duplicate was just made: delete ours (and the media uploaded
+        for it) and use the older one."""
         mine = PublishResult(str(post["id"]), str(post.get("link") or ""),
                              str(post.get("status") or status))
         if status != "draft" and post.get("slug") == slug:
@@ -528,9 +539,10 @@ class WordPressPublisher:
         first = min(older, key=lambda p: int(p["id"]))
         log.warning("post %s (%s) duplicates %s: deleting the new one", mine.post_id,
                     post.get("slug"), first["id"])
-        try:
-            self.client.json("DELETE", f"posts/{mine.post_id}", params={"force": "true"})
-        except PublishError as exc:
-            log.error("could not delete duplicate post %s of %s: %s", mine.post_id, slug, exc)
+        for route in (f"posts/{mine.post_id}", *(f"media/{int(m)}" for m in media)):
+            try:
+                self.client.json("DELETE", route, params={"force": "true"})
+            except PublishError as exc:
+                log.error("could not delete %s of the duplicate of %s: %s", route, slug, exc)
         return PublishResult(str(first["id"]), str(first.get("link") or ""),
-                             str(first.get("status") or status))
+                             str(first.get("status") or status), existed=True)

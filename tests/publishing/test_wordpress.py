@@ -307,9 +307,10 @@ def test_a_redirecting_site_is_refused_not_followed(wordpress, wp_site, service,
         trap.listen(5)
         trap.settimeout(0.5)
         target = f"http://127.0.0.1:{trap.getsockname()[1]}"
+        moved = {"Location": target + "/wp-json/"}
         proxy = make_fault_proxy(wordpress.base_url, inject={
-            ("GET", "/wp-json/wp/v2/"): Injected(301, times=10,
-                                                 headers={"Location": target + "/wp-json/"})})
+            ("GET", "/wp-json/wp/v2/"): Injected(301, times=10, headers=moved),
+            ("POST", "/wp-json/wp/v2/"): Injected(301, times=10, headers=moved)})
         site = wp_site(url=proxy.base_url)
         check = service.check_connection(site)
         article = make_article()
