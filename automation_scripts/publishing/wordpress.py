@@ -300,6 +300,11 @@ def check_wordpress(client: WordPressClient) -> ConnectionCheck:
 # ---------------------------------------------------------------------------------------------
 # Publishers.
 
+# What we read back from a create: asking for only these spares WordPress rendering the whole
+# post for its answer (``the_content`` filters, every image's srcset) and the media's sizes.
+_POST_FIELDS = "id,link,slug,status"
+_MEDIA_FIELDS = "id,source_url"
+
 
 class WordPressPublisher:
     """Publishes to one WordPress site. ``client`` creates media and posts (the rotated
@@ -360,7 +365,8 @@ class WordPressPublisher:
                 self._terms[key] = int(term["id"])
                 return self._terms[key]
         try:
-            created = self.lookup.json("POST", taxonomy, json={"name": name.strip()})
+            created = self.lookup.json("POST", taxonomy, json={"name": name.strip()},
+                                       params={"_fields": "id"})
             term_id = int(created["id"])
         except PublishError as exc:
             existing = getattr(exc, "term_id", None)
@@ -373,7 +379,7 @@ class WordPressPublisher:
     def upload_image(self, image: Image) -> dict[str, Any]:
         """Upload to /wp/v2/media with its alt text; returns {id, source_url}."""
         name = image.filename if _SAFE_NAME.match(image.filename) else "image.png"
-        media = self.client.json("POST", "media",
+        media = self.client.json("POST", "media", params={"_fields": _MEDIA_FIELDS},
                                  files={"file": (name, image.data, image.mime)},
                                  data={"alt_text": image.alt, "title": image.alt[:100]})
         return {"id": int(media["id"]), "source_url": str(media.get("source_url") or "")}
@@ -397,7 +403,8 @@ class WordPressPublisher:
             payload["status"] = status
         if self.fence is not None:
             self.fence()
-        post = self.client.json("POST", f"posts/{int(post_id)}", json=payload)
+        post = self.client.json("POST", f"posts/{int(post_id)}", json=payload,
+                                params={"_fields": _POST_FIELDS})
         return PublishResult(str(post["id"]), str(post.get("link") or ""),
                              str(post.get("status") or status), existed=True)
 
@@ -505,7 +512,8 @@ class WordPressPublisher:
             if self.fence is not None:
                 self.fence()
             try:
-                post = self.client.json("POST", "posts", json=payload, retry=False)
+                post = self.client.json("POST", "posts", json=payload, retry=False,
+                                        params={"_fields": _POST_FIELDS})
             except TransientError as exc:
                 log.warning("creating post %s: %s (attempt %d)", slug, exc, attempt)
                 last = exc
