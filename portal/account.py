@@ -16,7 +16,6 @@ import logging
 import shutil
 import zoneinfo
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, logout_user
+from flask_login import login_required, logout_user
 from werkzeug.security import generate_password_hash
 from werkzeug.wrappers import Response
 
@@ -218,24 +217,6 @@ def _remove_files(user_id: str, run_ids: list[str]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def user_time(value: datetime | str | None, zone: str | None = None) -> str:
-    """A timestamp as the signed-in user reads it: in their zone, ``YYYY-MM-DD HH:MM TZ``."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    try:
-        tz = zoneinfo.ZoneInfo(zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        tz = zoneinfo.ZoneInfo("UTC")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zoneinfo.ZoneInfo("UTC"))
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
 # ---------------------------------------------------------------------------------------------
 # JSON API
 
@@ -360,9 +341,3 @@ def page_delete():
     flash("Your account and everything it held are deleted.", "info")
     return redirect(url_for("auth.login"))
 
-
-@bp.app_template_filter("user_time")
-def user_time_filter(value: datetime | str | None) -> str:
-    """``{{ run.created_at|user_time }}``: in the signed-in user's zone."""
-    zone = current_user.timezone if current_user.is_authenticated else "UTC"
-    return user_time(value, zone)

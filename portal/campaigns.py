@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -107,12 +106,13 @@ def api_list():
 @bp.post("/api/campaigns/schedule-preview")
 @login_required
 def api_schedule_preview():
-    """What the form's schedule builder shows as you type: the words and the next fires."""
+    """What the form's schedule builder shows as you type: the words and the next fires, the
+    local ones as the campaign pages will show them (``fire_time``)."""
     body = _json_body()
     schedule, fires = _service().preview(body.get("schedule"))
     return jsonify({"schedule": schedule.as_dict(), "schedule_text": schedule.text,
                     "next_fires": [_iso(t) for t in fires],
-                    "next_fires_local": [_local(t, schedule.timezone) for t in fires]})
+                    "next_fires_local": [fire_time(t, schedule.timezone) for t in fires]})
 
 
 @bp.get("/api/campaigns/<campaign_id>")
@@ -161,13 +161,6 @@ def api_fires(campaign_id: str):
 
 
 # -- pages ---------------------------------------------------------------------------------------
-
-
-def _local(instant: datetime | None, zone: str) -> str | None:
-    """``instant`` as the campaign's zone reads it, e.g. "Mon 24 Nov 2026, 07:00 EST"."""
-    if instant is None:
-        return None
-    return instant.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
 
 
 def _row(campaign: Campaign, site_names: dict[str, str]) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def disk_usage(user_id: str, *, live: bool = False) -> dict[str, Any]:
             "run_files": human_bytes(usage.run_files_bytes), "run_folders": usage.run_folders,
             "archive": human_bytes(usage.archive_bytes), "archive_files": usage.archive_files,
             "retention_days": retention.days,
-            "measured_at": f"{measured_at:%Y-%m-%d %H:%M} UTC" if measured_at else None}
+            "measured_at": measured_at}
 
 
 def _retention(days: int | None) -> Retention:

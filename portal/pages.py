@@ -1,8 +1,10 @@
-"""Pages that belong to no single area: the dashboard and the health check."""
+"""Pages that belong to no single area: the dashboard and the health check; and what every
+page's template shares (the ``user_time`` filter, the viewer's clock for scripts)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
@@ -10,7 +12,7 @@ from flask_login import login_required
 
 from portal import insights
 from portal.access import current_user_id
-from portal.local_time import fire_time
+from portal.local_time import fire_time, page_clock, user_time
 from portal.services import services
 from storage.base import RUN_ACTIVE, Campaign
 from storage.clock import utcnow
@@ -23,6 +25,18 @@ DASHBOARD_ACTIVE = (*RUN_ACTIVE, "paused", "interrupted")
 RECENT_RUNS = 10
 RECENT_POSTS = 5
 NEXT_FIRES = 5
+
+
+@bp.app_template_filter("user_time")
+def user_time_filter(value: datetime | str | None) -> str:
+    """``{{ run.created_at|user_time }}``: in the signed-in user's zone, the zone named."""
+    return user_time(value)
+
+
+@bp.app_template_global("page_clock")
+def page_clock_global() -> dict[str, object]:
+    """``page_clock()`` in base.html: the zone static/js/local_time.js formats times in."""
+    return page_clock()
 
 
 @bp.route("/")

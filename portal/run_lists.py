@@ -1,6 +1,7 @@
 """Which runs a listing shows: the filters and keyset pages of /history and GET /api/runs.
 
-Filters go into the store's query (kind, site, status, campaign, a date range in UTC days), so
+Filters go into the store's query (kind, site, status, campaign, a range of days: the viewer's
+days on the page, UTC days at the API), so
 a filter that matches nothing costs one index probe. Pages are keyset pages: a page ends at a
 ``storage.paging.Cursor`` whose text the links (and the API's ``next_cursor``) carry, so the
 oldest page costs what the newest does. ``page=N`` (an offset) still works for old links.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 
 from portal.errors import InvalidRequest
@@ -31,26 +32,28 @@ class RunFilters:
     status: str = ""
     site: str = ""
     campaign: str = ""
-    date_from: date | None = None         # first UTC day shown
-    date_to: date | None = None           # last UTC day shown (inclusive)
+    date_from: date | None = None         # first day shown
+    date_to: date | None = None           # last day shown (inclusive)
 
     @property
     def active(self) -> bool:
         return any((self.kind, self.status, self.site, self.campaign, self.date_from,
                     self.date_to))
 
-    def store_query(self) -> dict[str, Any]:
-        """The keyword arguments of ``Store.list_runs`` for these filters."""
+    def store_query(self, zone: tzinfo = UTC) -> dict[str, Any]:
+        """The keyword arguments of ``Store.list_runs`` for these filters, the days being
+        days in ``zone`` (the page reads them in the viewer's zone, the API in UTC)."""
         return {"kind": self.kind or None, "site_id": self.site or None,
                 "campaign_id": self.campaign or None,
                 "statuses": [self.status] if self.status else None,
-                "created_from": _day_start(self.date_from) if self.date_from else None,
-                "created_to": _day_start(self.date_to + timedelta(days=1))
+                "created_from": _day_start(self.date_from, zone) if self.date_from else None,
+                "created_to": _day_start(self.date_to + timedelta(days=1), zone)
                 if self.date_to else None}
 
 
-def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+def _day_start(day: date, zone: tzinfo) -> datetime:
+    """The instant ``day`` begins in ``zone``, in UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
 def _day(value: str) -> date:

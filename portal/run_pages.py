@@ -17,6 +17,7 @@ from flask_login import login_required
 from automation_scripts.tickers import FORM
 from portal.access import current_user_id, owned_run
 from portal.errors import InvalidRequest, NotFound
+from portal.local_time import viewer_zone
 from portal.quotas import read_upload
 from portal.run_lists import (
     RunFilters,
@@ -122,15 +123,17 @@ def _history_filters(sites: list[Any], campaigns: list[Any]) -> RunFilters:
 @bp.get("/history")
 @login_required
 def history() -> str:
-    """Runs and published posts, filtered in the store (kind, status, site, campaign, days)
-    and paged by keyset: newer/older links, the newest and a jump to the oldest page."""
+    """Runs and published posts, filtered in the store (kind, status, site, campaign, days in
+    the viewer's zone) and paged by keyset: newer/older links, the newest and a jump to the
+    oldest page."""
     store = services().store
     user_id = current_user_id()
     sites = store.list_sites(user_id)
     campaigns = services().campaigns.list(user_id)
     f = _history_filters(sites, campaigns)
     at = HistoryPaging.read(request.args)
-    query = f.store_query()
+    zone = viewer_zone()
+    query = f.store_query(zone)
     runs = keyset_page(lambda **kw: store.list_runs(user_id, **query, **kw),
                        HISTORY_PAGE_SIZE, Cursor.of_run, after=at.runs_after,
                        before=at.runs_before, oldest=at.runs_oldest, offset=at.runs_offset)
@@ -160,7 +163,7 @@ def history() -> str:
     return render_template("history.html", runs=runs, posts=posts, sites=sites,
                            site_names={s.id: s.name for s in sites}, f=f, kinds=KINDS,
                            statuses=RUN_STATES, link=link, reports=_post_reports(posts.rows),
-                           campaigns=campaigns,
+                           campaigns=campaigns, zone_label=zone.key,
                            campaign_names={c.id: c.name for c in campaigns})
 
 

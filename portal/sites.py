@@ -334,7 +334,7 @@ def _form_data() -> dict[str, Any]:
     form = request.form
     data: dict[str, Any] = {k: form.get(k, "") for k in (
         "name", "kind", "url", "username", "app_password", "default_status", "category",
-        "tags", "daily_limit")}
+        "tags", "daily_limit", "concurrency")}
     data["gap_minutes"] = [form.get("gap_min") or "30", form.get("gap_max") or "90"]
     return data
 
@@ -357,7 +357,8 @@ def page():
     form.pop("app_password", None)      # never echo a password back into the page
     sites = [site_json(s) for s in services().store.list_sites(current_user_id())]
     return render_template("sites/index.html", sites=sites, error=error, form=form,
-                           statuses=POST_STATUSES), status
+                           statuses=POST_STATUSES, concurrency_default=DEFAULT_CONCURRENCY,
+                           concurrency_max=MAX_CONCURRENCY), status
 
 
 def _checkbox(name: str) -> bool:
@@ -374,7 +375,6 @@ def _edit_form_data(site: Site) -> dict[str, Any]:
     """Every field of the edit form as a PATCH body: blank passwords keep the stored ones."""
     form = request.form
     data = _form_data()
-    data["concurrency"] = form.get("concurrency", "")
     links: dict[str, Any] = {"enabled": _checkbox("internal_links_enabled"),
                              "same_category": _checkbox("internal_links_same_category")}
     if (form.get("internal_links_max") or "").strip():

@@ -61,7 +61,7 @@
       answer.next_fires.forEach(function (iso, i) {
         var li = document.createElement("li"), time = document.createElement("time");
         time.setAttribute("datetime", iso);
-        time.textContent = answer.next_fires_local[i] + " (" + new Date(iso).toLocaleString() + " here)";
+        time.textContent = answer.next_fires_local[i];     // as the campaign pages show it
         li.appendChild(time);
         list.appendChild(li);
       });

@@ -101,7 +101,10 @@
     item.appendChild(title);
     item.appendChild(el("p", "notification-message", p.message));
     var meta = el("p", "notification-meta");
-    var time = el("time", null, "just now");
+    // Printed as the server prints the list after a reload (static/js/local_time.js).
+    var when = typeof p.created_at === "string" && root.TZTime ?
+      root.TZTime.pageClock().format(p.created_at) : "";
+    var time = el("time", null, when || "just now");
     if (typeof p.created_at === "string") time.setAttribute("datetime", p.created_at);
     meta.appendChild(time);
     meta.appendChild(document.createTextNode(" · " + String(p.type || "")));

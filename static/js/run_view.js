@@ -311,10 +311,19 @@
     });
   }
 
+  /* A log line's time in the account's zone, named as the server names it
+     (static/js/local_time.js); UTC where that script is absent. */
+  var clock = null;
   function timeText(ts) {
     if (!ts) return "";
-    var d = new Date(ts);
-    return isNaN(d.getTime()) ? "" : d.toLocaleTimeString();
+    if (!clock) {
+      clock = root.TZTime ? root.TZTime.pageClock() : null;
+      if (!clock) {
+        var d = new Date(ts);
+        return isNaN(d.getTime()) ? "" : d.toISOString().slice(11, 19) + " UTC";
+      }
+    }
+    return clock.timeOfDay(ts);
   }
 
   /* ------------------------------------------------------------------------------------

@@ -55,3 +55,36 @@ def test_concurrency_outside_1_to_8_is_a_400_and_stores_nothing(app, client, aut
                            headers=auth.headers())
     assert patched.status_code == 400
     assert client.get(f"/api/sites/{site_id}").get_json()["concurrency"] == 2
+
+
+def _site_form(auth, **changes):
+    form = {"name": "Archive two", "kind": "local", "default_status": "draft",
+            "gap_min": "30", "gap_max": "90", "csrf_token": auth.csrf_token()}
+    form.update(changes)
+    return form
+
+
+def test_the_add_site_form_sets_concurrency(app, client, auth):
+    auth.signed_in()
+    page = client.get("/sites").get_data(as_text=True)
+    assert 'name="concurrency" type="number" min="1" max="8" value="2"' in page
+    for name, value, stored in (("Default", "", 2), ("Four", "4", 4), ("One", " 1 ", 1),
+                                ("Eight", "8", 8)):
+        added = client.post("/sites", data=_site_form(auth, name=name, concurrency=value))
+        assert added.status_code == 302, added.get_data(as_text=True)
+        shown = {s["name"]: s for s in client.get("/api/sites").get_json()["sites"]}
+        assert shown[name]["concurrency"] == stored
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", "concurrency must be between 1 and 8"), ("9", "concurrency must be between 1 and 8"),
+    ("x", "concurrency must be a whole number"), ("-1", "concurrency must be between 1 and 8")])
+def test_the_add_site_form_refuses_bad_concurrency(app, client, auth, value, message):
+    auth.signed_in()
+    before = client.get("/api/sites").get_json()["sites"]
+    refused = client.post("/sites", data=_site_form(auth, concurrency=value))
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert f'<p class="form-error" role="alert">{message}</p>' in html
+    assert 'value="Archive two"' in html                       # the form keeps what was typed
+    assert client.get("/api/sites").get_json()["sites"] == before
