@@ -30,6 +30,7 @@ from automation_scripts.publishing import (
 )
 from automation_scripts.publishing.archive import LocalArchivePublisher
 from automation_scripts.publishing.safety import url_problem
+from automation_scripts.publishing.site_gate import SiteGate
 from automation_scripts.publishing.wordpress import (
     ConnectionCheck,
     RetryPolicy,
@@ -151,6 +152,8 @@ class PublishingService:
         self.sleep = sleep
         # site -> (since, its term ids): the items of a run share the look-ups of its terms.
         self._terms: dict[tuple[str, str], tuple[float, dict[tuple[str, str], int]]] = {}
+        # site -> its gate: a Retry-After one publish is told holds the site's others too.
+        self._gates: dict[tuple[str, str], SiteGate] = {}
 
     def ttl_for(self, site: Site) -> float:
         """Seconds a holder may go without renewing its reservation before it counts as dead:
@@ -192,7 +195,8 @@ class PublishingService:
         except Exception as exc:   # SecretsError: a changed key; say so without the secret
             raise with_code(AuthError(str(exc)), "secrets_error") from None
         return WordPressClient(site.url, username, password, timeout=self.timeout,
-                               policy=self.policy)
+                               policy=self.policy,
+                               gate=self._gates.setdefault((site.id, site.url), SiteGate()))
 
     def _publisher_for(self, site: Site, *, rotate: bool
                        ) -> WordPressPublisher | LocalArchivePublisher:

@@ -40,6 +40,7 @@ from automation_scripts.publishing.safety import (
     run_of,
     sanitize_html,
 )
+from automation_scripts.publishing.site_gate import SiteGate
 from automation_scripts.publishing.structured_data import article_json_ld, json_ld_script
 
 log = logging.getLogger(__name__)
@@ -181,13 +182,16 @@ class WordPressClient:
 
     def __init__(self, base_url: str, username: str, app_password: str, *,
                  timeout: tuple[float, float] = (5.0, 30.0), policy: RetryPolicy | None = None,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, gate: SiteGate | None = None
+                 ) -> None:
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._auth = (username, app_password) if username or app_password else None
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
         self.session = session or requests.Session()
+        # Shared with the site's other clients: a Retry-After makes all of them wait.
+        self.gate = gate or SiteGate()
 
     def __repr__(self) -> str:            # never show the password
         return f"WordPressClient({self.base_url!r}, user={self.username!r})"
@@ -198,7 +202,7 @@ class WordPressClient:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self.policy.max_wait)
+            return 0.0          # the site's gate waits it out, for every request to the site
         return wait_random_exponential(multiplier=self.policy.backoff,
                                        max=self.policy.max_wait)(state)
 
@@ -214,9 +218,13 @@ class WordPressClient:
             kwargs.setdefault("auth", self._auth)
 
         def once() -> requests.Response:
+            self.gate.wait(self.policy.sleep)
             response = self.session.request(method, url, **kwargs)
             if response.status_code == 429 or response.status_code >= 500:
-                raise _Retryable(response)
+                failed = _Retryable(response)
+                if failed.retry_after is not None:
+                    self.gate.hold(min(failed.retry_after, self.policy.max_wait))
+                raise failed
             return response
 
         retrying = Retrying(

@@ -160,8 +160,11 @@ def test_429_with_retry_after_is_waited_out_at_concurrency_4(
     assert finish(store, manager, run.id, ("completed", "failed")) == "completed"
     assert [i.status for i in store.list_items(run.id)] == ["published"] * 6
     assert_each_once(wordpress, store, user.id, site.id, names)
-    # every 429 was answered by waiting what WordPress asked for, then trying again
-    assert sleeps.count(3.0) == 2 and 2.0 in sleeps
+    # every 429 was answered by waiting what WordPress asked for, then trying again; the
+    # site's other slots waited with it (the rest of the wait), never longer than asked
+    waits = [s for s in sleeps if s > 0]
+    assert max(waits) <= 3.0 and sum(s > 2.5 for s in waits) >= 2
+    assert len(waits) > 3
     assert proxy.seen.count(MEDIA) == 6 + 2
 
 
