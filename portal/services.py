@@ -86,7 +86,7 @@ def build_services(app: Flask) -> Services:
         progress_max_per_second=float(app.config["PROGRESS_MAX_PER_SECOND"]),
         lease_seconds=float(app.config["TICKZEN_LEASE_SECONDS"]),
         autostart=bool(app.config["TICKZEN_START_RUNNER"]),
-        services={"settings": settings},
+        automation_settings=settings,
         instance_id=instance_id(),
         takeover=bool(app.config.get("SOCKETIO_MESSAGE_QUEUE")),
         notices=notices,

@@ -186,8 +186,7 @@ def _generate(task: GenerationTask) -> Article:
         shared.write_progress(slot, {"stage": stage, "message": str(message),
                                      "percent": percent, "data": dict(data or {})})
 
-    ctx = ItemContext(**task.context, progress=progress, checkpoint=checkpoint,
-                      services={"settings": child.settings})
+    ctx = ItemContext(**task.context, progress=progress, checkpoint=checkpoint)
     try:
         return child.automation(task.module, task.kind).process(task.item, ctx)
     except StopRequested:
@@ -237,11 +236,11 @@ class GenerationPool:
 
     def accepts(self, automation: Automation, services: Mapping[str, Any] | None) -> bool:
         """Whether this automation's items go to the pool: it says it is CPU-bound, its module
-        can rebuild it, and the run hands it nothing but the settings (injected objects, e.g.
-        a test's price provider, stay in the run's process)."""
+        can rebuild it, and the run hands it no services (injected objects, e.g. a test's
+        price provider, stay in the run's process)."""
         if self.processes <= 0 or self._closed or not getattr(automation, "cpu_bound", False):
             return False
-        if set(services or {}) - {"settings"}:
+        if services:
             return False
         module = sys.modules.get(type(automation).__module__)
         return callable(getattr(module, "create", None))

@@ -56,7 +56,8 @@ class RunManager:
                  lease_seconds: float = 30.0, checkpoint_interval: float = 0.1,
                  autostart: bool = True, timer_factory: TimerFactory = _thread_timer,
                  services: Mapping[str, Any] | None = None, takeover: bool = False,
-                 generation_processes: int = 0, notices: Notices | None = None) -> None:
+                 generation_processes: int = 0, notices: Notices | None = None,
+                 automation_settings: Mapping[str, Any] | None = None) -> None:
         self.store = store
         self.emit = emit
         self.automations = automations
@@ -76,8 +77,8 @@ class RunManager:
         self.notices = notices or Notices(None)     # the outbox events of run transitions
         # Worker processes that make CPU-bound automations' articles (0: in the run's threads),
         # started by the first item that needs them.
-        self.generation = GenerationPool(generation_processes,
-                                         self.services.get("settings")) \
+        # ``automation_settings``: what each process's ``create(settings)`` is handed.
+        self.generation = GenerationPool(generation_processes, automation_settings) \
             if generation_processes > 0 else None
         # Several instances: the heartbeat also continues runs whose owner's lease expired.
         self.takeover = takeover

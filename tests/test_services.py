@@ -19,7 +19,7 @@ SECRET_KEYS = ("SECRET_KEY", "TICKZEN_SECRETS_KEY", "WTF_CSRF_TIME_LIMIT",
 def test_automations_get_a_narrow_read_only_settings_mapping(make_app) -> None:
     app = make_app(TICKZEN_SECRETS_KEY=Fernet.generate_key().decode(),
                    TICKZEN_LLM_MODEL="tiny", FINNHUB_API_KEY="fh-key",
-                   TICKZEN_CSV_DIR="/data/prices")
+                   TICKZEN_CSV_DIR="/data/prices", TICKZEN_GENERATION_PROCESSES=1)
     settings = automation_settings(app)
     for key in SECRET_KEYS:
         assert key in app.config and key not in settings, key
@@ -31,8 +31,8 @@ def test_automations_get_a_narrow_read_only_settings_mapping(make_app) -> None:
         settings["SECRET_KEY"] = "x"  # type: ignore[index]
 
     services = app.extensions["tickzen"]
-    given = services.runs.services["settings"]               # handed to every item
-    assert dict(given) == dict(settings)
+    assert "settings" not in services.runs.services       # items are handed no settings
+    assert services.runs.generation.settings == dict(settings)   # each process's create()
     for automation in services.automations.values():        # what each one was built with
         held = getattr(automation, "settings", {})
         assert "SECRET_KEY" not in held and "TICKZEN_SECRETS_KEY" not in held
