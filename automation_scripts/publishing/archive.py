@@ -18,10 +18,13 @@ from typing import Any
 
 from automation_scripts.base import Article
 from automation_scripts.publishing import POST_STATUSES, PublishError, PublishResult, wp_date
-from automation_scripts.publishing.safety import replace_image_placeholders, sanitize_html
+from automation_scripts.publishing.safety import (
+    SAFE_FILE_NAME,
+    replace_image_placeholders,
+    sanitize_html,
+)
 from automation_scripts.publishing.structured_data import article_json_ld
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
@@ -58,7 +61,7 @@ def load_archived_article(archive_dir: str | os.PathLike[str], user_id: str, sit
 def archived_image_path(archive_dir: str | os.PathLike[str], user_id: str, site_id: str,
                         slug: str, filename: str) -> Path | None:
     """The stored image file of a local-archive post, or None (also for unsafe names)."""
-    if not _SAFE_NAME.match(filename) or filename == "article.json":
+    if not SAFE_FILE_NAME.match(filename) or filename == "article.json":
         return None
     try:
         path = archive_path(archive_dir, user_id, site_id, slug) / "images" / filename
@@ -117,7 +120,7 @@ class LocalArchivePublisher:
         urls: dict[str, str] = {}
         images = []
         for image in article.images:
-            if not _SAFE_NAME.match(image.filename) or image.filename == "article.json":
+            if not SAFE_FILE_NAME.match(image.filename) or image.filename == "article.json":
                 raise PublishError(f"invalid image file name {image.filename!r}")
             stem, dot, ext = image.filename.rpartition(".")
             name = f"{stem}-r{revision}{dot}{ext}" if revision > 1 and stem else image.filename

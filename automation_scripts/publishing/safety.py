@@ -28,6 +28,8 @@ def sanitize_html(html: str) -> str:
                      link_rel="noopener noreferrer nofollow")
 
 
+# An uploaded or archived file's name: no path, no leading dot, nothing a shell or URL bends.
+SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 _RUN_MARKER = re.compile(r"<!--\s*tickzen-run:([A-Za-z0-9_-]{1,100})\s*-->")
 _NOFOLLOW = re.compile(r'<a href="([^"]*)" rel="noopener noreferrer nofollow">')
 

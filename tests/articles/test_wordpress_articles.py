@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from automation_scripts.base import Article, FaqEntry, Image
-from automation_scripts.publishing.wordpress import RetryPolicy
+from automation_scripts.publishing.wordpress_client import RetryPolicy
 from runner.publishing import PublishingService
 from storage.base import Site
 from storage.secrets import SecretBox

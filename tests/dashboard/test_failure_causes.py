@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from automation_scripts.publishing.wordpress import _transport_error, error_for_response
+from automation_scripts.publishing.wordpress_client import _transport_error, error_for_response
 from runner.failure_causes import CAUSE_KEYS, CAUSES, cause_of, count_causes
 from runner.worker import readable
 

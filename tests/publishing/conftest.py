@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from automation_scripts.base import Article, Image
-from automation_scripts.publishing.wordpress import RetryPolicy
+from automation_scripts.publishing.wordpress_client import RetryPolicy
 from runner.publishing import PublishingService
 from storage.base import Site, User
 from storage.secrets import SecretBox

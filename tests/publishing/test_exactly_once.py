@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from automation_scripts.publishing import PublishResult
-from automation_scripts.publishing.wordpress import RetryPolicy, WordPressClient, WordPressPublisher
+from automation_scripts.publishing.wordpress import WordPressPublisher
+from automation_scripts.publishing.wordpress_client import RetryPolicy, WordPressClient
 from storage.base import LedgerEntry
 from storage.sqlite import SQLiteStore
 from tests.publishing.conftest import make_article

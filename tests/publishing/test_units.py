@@ -21,7 +21,7 @@ from automation_scripts.publishing.safety import (
     sanitize_html,
     url_problem,
 )
-from automation_scripts.publishing.wordpress import error_for_response
+from automation_scripts.publishing.wordpress_client import error_for_response
 from runner.publishing import _schedule_mutation
 from storage.secrets import SecretBox, SecretsError
 

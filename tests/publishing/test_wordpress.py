@@ -17,10 +17,10 @@ from automation_scripts.publishing import (
     PublishError,
     TransientError,
 )
-from automation_scripts.publishing.wordpress import (
+from automation_scripts.publishing.wordpress import WordPressPublisher
+from automation_scripts.publishing.wordpress_client import (
     RetryPolicy,
     WordPressClient,
-    WordPressPublisher,
     check_wordpress,
 )
 from storage.base import LedgerEntry
