@@ -31,11 +31,11 @@ from automation_scripts.publishing import (
 from automation_scripts.publishing.archive import LocalArchivePublisher
 from automation_scripts.publishing.safety import url_problem
 from automation_scripts.publishing.site_gate import SiteGate
-from automation_scripts.publishing.wordpress import (
+from automation_scripts.publishing.wordpress import WordPressPublisher
+from automation_scripts.publishing.wordpress_client import (
     ConnectionCheck,
     RetryPolicy,
     WordPressClient,
-    WordPressPublisher,
     check_wordpress,
 )
 from storage.base import ConflictError, DailyLimitReached, LedgerEntry, Site, StoreError, utcnow
