@@ -7,7 +7,7 @@ import html as _html
 import ipaddress
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import nh3
@@ -30,21 +30,28 @@ def sanitize_html(html: str) -> str:
 
 # An uploaded or archived file's name: no path, no leading dot, nothing a shell or URL bends.
 SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
-_RUN_MARKER = re.compile(r"<!--\s*tickzen-run:([A-Za-z0-9_-]{1,100})\s*-->")
+_RUN_MARKER = re.compile(r"<!--\s*tickzen-run:([A-Za-z0-9_-]{1,100})(?:\s+media:([0-9,]*))?\s*-->")
 _NOFOLLOW = re.compile(r'<a href="([^"]*)" rel="noopener noreferrer nofollow">')
 
 
-def run_marker(run_id: str) -> str:
-    """The comment a post carries to say which run wrote its content (WordPress keeps HTML
-    comments; readers do not see them)."""
+def run_marker(run_id: str, media: Sequence[int] = ()) -> str:
+    """The comment a post carries to say which run wrote its content and which uploads are
+    its own (WordPress keeps HTML comments; readers do not see them)."""
     safe = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:100]
-    return f"<!-- tickzen-run:{safe} -->"
+    own = f" media:{','.join(str(int(m)) for m in media)}" if media else ""
+    return f"<!-- tickzen-run:{safe}{own} -->"
 
 
 def run_of(html: str) -> str:
     """The run named by the last marker in ``html`` ("" when there is none)."""
     found = _RUN_MARKER.findall(html or "")
-    return found[-1] if found else ""
+    return found[-1][0] if found else ""
+
+
+def media_of(html: str) -> list[int]:
+    """The media ids the last marker in ``html`` names as the post's own uploads."""
+    found = _RUN_MARKER.findall(html or "")
+    return [int(m) for m in found[-1][1].split(",") if m] if found else []
 
 
 def follow_internal_links(html: str, base_url: str) -> str:

@@ -23,6 +23,7 @@ from automation_scripts.publishing import (
 from automation_scripts.publishing.safety import (
     SAFE_FILE_NAME,
     follow_internal_links,
+    media_of,
     replace_image_placeholders,
     run_marker,
     run_of,
@@ -60,6 +61,8 @@ class WordPressPublisher:
         # Called before every post-creating request; raises (ReservationLost) when this
         # attempt no longer holds the slug, so it never creates a post another attempt makes.
         self.fence: Callable[[], None] | None = None
+        # post id -> the uploads its content names as its own (read by ``applied_run``).
+        self._own_media: dict[str, list[int]] = {}
 
     def find_existing(self, slug: str) -> PublishResult | None:
         posts = self._posts_with_slug(slug)
@@ -133,24 +136,44 @@ class WordPressPublisher:
     def update(self, post_id: str, article: Article, *, status: str, run_id: str
                ) -> PublishResult:
         """Update the post in place (new content, new featured image); marked with
-        ``run_id`` so a retry of the same run can tell the update was applied."""
-        payload, _ = self._payload(article, run_id)
+        ``run_id`` so a retry of the same run can tell the update was applied. The uploads
+        the replaced content named as its own are deleted once the update is in: a daily
+        update would otherwise leave three charts a day in the media library."""
+        replaced = self._own_media.get(str(post_id))
+        if replaced is None:
+            replaced = media_of(self._raw_content(post_id))
+        payload, uploaded = self._payload(article, run_id)
         if status in ("draft", "publish"):
             payload["status"] = status
         if self.fence is not None:
             self.fence()
         post = self.client.json("POST", f"posts/{int(post_id)}", json=payload,
                                 params={"_fields": _POST_FIELDS})
+        self._delete_media([m for m in replaced if m not in uploaded], f"post {post_id}")
         return PublishResult(str(post["id"]), str(post.get("link") or ""),
                              str(post.get("status") or status), existed=True)
 
     def applied_run(self, post_id: str) -> str:
-        """The run whose content the post carries ("" when unmarked)."""
+        """The run whose content the post carries ("" when unmarked); the uploads it names
+        are kept for an ``update`` that follows."""
+        raw = self._raw_content(post_id)
+        self._own_media[str(post_id)] = media_of(raw)
+        return run_of(raw)
+
+    def _raw_content(self, post_id: str) -> str:
         post = self.lookup.json("GET", f"posts/{int(post_id)}",
                                 params={"context": "edit", "_fields": "id,content"})
         content = post.get("content") if isinstance(post, dict) else None
-        raw = content.get("raw") if isinstance(content, dict) else ""
-        return run_of(str(raw or ""))
+        return str((content.get("raw") if isinstance(content, dict) else "") or "")
+
+    def _delete_media(self, media: Sequence[int], of: str) -> None:
+        """Delete uploads of ours no post uses any more (a failure is logged: the post is
+        right either way, the library keeps one more image)."""
+        for media_id in media:
+            try:
+                self.client.json("DELETE", f"media/{int(media_id)}", params={"force": "true"})
+            except PublishError as exc:
+                log.warning("could not delete media %s of %s: %s", media_id, of, exc)
 
     def _payload(self, article: Article, run_id: str) -> tuple[dict[str, Any], list[int]]:
         """Terms, uploaded images and the post fields shared by create and update; with the
@@ -173,7 +196,7 @@ class WordPressPublisher:
             content += "\n" + json_ld_script(article_json_ld(
                 article, image_url=featured_url, published=datetime.now(UTC)))
         if run_id:
-            content += "\n" + run_marker(run_id)
+            content += "\n" + run_marker(run_id, uploaded)
         payload: dict[str, Any] = {"title": article.title, "content": content,
                                    "excerpt": article.excerpt, "categories": categories,
                                    "tags": tags}
@@ -283,10 +306,11 @@ class WordPressPublisher:
         first = min(older, key=lambda p: int(p["id"]))
         log.warning("post %s (%s) duplicates %s: deleting the new one", mine.post_id,
                     post.get("slug"), first["id"])
-        for route in (f"posts/{mine.post_id}", *(f"media/{int(m)}" for m in media)):
-            try:
-                self.client.json("DELETE", route, params={"force": "true"})
-            except PublishError as exc:
-                log.error("could not delete %s of the duplicate of %s: %s", route, slug, exc)
+        try:
+            self.client.json("DELETE", f"posts/{mine.post_id}", params={"force": "true"})
+        except PublishError as exc:
+            log.error("could not delete duplicate post %s of %s: %s", mine.post_id, slug, exc)
+        else:
+            self._delete_media(media, f"the duplicate of {slug}")
         return PublishResult(str(first["id"]), str(first.get("link") or ""),
                              str(first.get("status") or status), existed=True)

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from automation_scripts.base import Article, FaqEntry, Image
+from automation_scripts.publishing.safety import media_of
 from automation_scripts.publishing.wordpress_client import RetryPolicy
 from runner.publishing import PublishingService
 from storage.base import Site
@@ -113,6 +114,12 @@ def test_update_in_place_keeps_one_post_with_new_content_and_image(engine_app,
     assert after["content"]["raw"].startswith("<p><em>Updated on ")
     assert after["featured_media"] and after["featured_media"] != before["featured_media"]
     assert f"tickzen-run:{second['id']}" in after["content"]["raw"]
+    # The first version's three charts left the media library with it; the new ones are in.
+    old_media, new_media = media_of(before["content"]["raw"]), media_of(after["content"]["raw"])
+    assert len(old_media) == 3 and before["featured_media"] in old_media
+    assert len(new_media) == 3 and after["featured_media"] in new_media
+    library = {m["id"] for m in wordpress.get("media", per_page=100)}
+    assert not set(old_media) & library and set(new_media) <= library
 
 
 @pytest.fixture

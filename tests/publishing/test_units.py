@@ -126,3 +126,16 @@ def test_future_schedule_starts_from_the_later_of_now_and_last():
     stale = _schedule_mutation(now, gap)({"last_scheduled": (now - timedelta(days=2))
                                           .isoformat()})
     assert stale["last_scheduled"] == (now + gap).isoformat()
+
+
+def test_the_run_marker_names_the_run_and_the_posts_own_uploads():
+    from automation_scripts.publishing.safety import media_of, run_marker, run_of
+    marked = "<p>text</p>\n" + run_marker("run-1/../x", [12, 7, 30])
+    assert run_of(marked) == "run-1x" and media_of(marked) == [12, 7, 30]
+    # A post marked before the marker named its uploads: its run, and no uploads to delete.
+    older = "<p>text</p>\n<!-- tickzen-run:run-0 -->"
+    assert run_of(older) == "run-0" and media_of(older) == []
+    # The last marker counts (a user may paste an old post's text into a new one).
+    both = older + "\n" + run_marker("run-2", [5])
+    assert run_of(both) == "run-2" and media_of(both) == [5]
+    assert run_of("<p>unmarked</p>") == "" and media_of("<p>unmarked</p>") == []
