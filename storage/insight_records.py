@@ -2,9 +2,10 @@
 
 ``InsightsStore`` is the Store protocol plus ``insights`` (both backends implement it; kept
 apart so ``storage.base`` stays small, as ``storage.housekeeping`` is). The figures are
-aggregated in the store, never by listing a history page by page: SQL ``GROUP BY`` on SQLite,
-bounded queries (an aggregation, projections, one query per site and per detailed run) on
-Firestore. Days are UTC days, the days a site's daily limit counts.
+aggregated in the store, never by listing a history page by page: posts per day and the runs'
+figures from per-user daily totals each backend keeps in the transactions that change them
+(storage._day_totals), so a window costs its days, not its runs; errors and tickers from the
+items of the window's newest runs. Days are UTC days, the days a site's daily limit counts.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Collections follow DESIGN.md's storage model::
     users/{uid}                                   user_emails/{email} -> {user_id} (uniqueness)
     users/{uid}/sites/{sid}                       users/{uid}/sites/{sid}/post_days/{day} -> count
     users/{uid}/sites/{sid}/posts/{slug}          the publish ledger
+    users/{uid}/run_days/{day}   users/{uid}/sites/{sid}/published_days/{day}   (day_totals)
     runs/{rid}   runs/{rid}/items/{000042}   runs/{rid}/events/{0000000007}
     campaigns/{cid}   campaigns/{cid}/fires/{fire_id}   (a fire's run: runs/{rid}.fire_id)
 

@@ -13,11 +13,12 @@ from storage._common import aware_utc
 from storage._ledger import new_post_entry
 from storage._listing import check_listing
 from storage.base import ConflictError, DailyLimitReached, LedgerEntry, NotFoundError, utcnow
-from storage.firestore.connection import DOC_ID, FirestoreConnection, doc_key, from_doc, to_doc
+from storage.firestore.connection import DOC_ID, doc_key, from_doc, to_doc
+from storage.firestore.day_totals import IN_TOTALS, DayTotalsMixin
 from storage.paging import Cursor
 
 
-class LedgerMixin(FirestoreConnection):
+class LedgerMixin(DayTotalsMixin):
     @staticmethod
     def _post_from(snap: Any) -> LedgerEntry:
         return from_doc(LedgerEntry, snap.to_dict())
@@ -40,8 +41,10 @@ class LedgerMixin(FirestoreConnection):
             if daily_limit is not None and used >= daily_limit:
                 raise DailyLimitReached(
                     f"site {entry.site_id} has {used} of {daily_limit} posts on {stored.day}")
-            t.create(post, to_doc(LedgerEntry, asdict(stored)))
+            doc = {**to_doc(LedgerEntry, asdict(stored)), IN_TOTALS: True}
+            t.create(post, doc)
             t.set(counter, {"day": stored.day, "count": used + 1})
+            self._move_post(t, entry.user_id, entry.site_id, None, doc)
             return stored, True
 
         return self._tx(f"site:{entry.user_id}/{entry.site_id}", body)
@@ -56,7 +59,9 @@ class LedgerMixin(FirestoreConnection):
             snap = ref.get(transaction=t)
             if not snap.exists:
                 raise NotFoundError(f"no ledger entry {slug} on site {site_id}")
-            t.update(ref, to_doc(LedgerEntry, changes))
+            old = snap.to_dict()
+            t.update(ref, {**to_doc(LedgerEntry, changes), IN_TOTALS: True})
+            self._move_post(t, user_id, site_id, old, {**old, **to_doc(LedgerEntry, changes)})
             return LedgerEntry(**{**self._post_from(snap).__dict__, **changes})
 
         return self._tx(f"site:{user_id}/{site_id}", body)

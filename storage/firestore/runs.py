@@ -25,7 +25,7 @@ from storage._common import (
     jsonable,
 )
 from storage._listing import check_listing, empty_range
-from storage._runs import new_run_records, reopened_run_changes
+from storage._runs import new_run_records
 from storage.base import (
     RUN_FINAL,
     ConflictError,
@@ -37,21 +37,15 @@ from storage.base import (
     Run,
     utcnow,
 )
-from storage.firestore.connection import (
-    DOC_ID,
-    FirestoreConnection,
-    doc_key,
-    encode,
-    from_doc,
-    to_doc,
-)
+from storage.firestore.connection import DOC_ID, doc_key, encode, from_doc, to_doc
+from storage.firestore.day_totals import COUNTED_ITEMS, IN_TOTALS, DayTotalsMixin, run_share
 from storage.firestore.notifications import read_outbox, write_outbox
 from storage.paging import Cursor
 
 _DELETE_BATCH = 400         # deletes per commit when a run's events are pruned
 
 
-class RunsMixin(FirestoreConnection):
+class RunsMixin(DayTotalsMixin):
     @staticmethod
     def _run_from(snap: Any) -> Run:
         return from_doc(Run, snap.to_dict(), id=snap.id)
@@ -62,8 +56,11 @@ class RunsMixin(FirestoreConnection):
 
     # runs --------------------------------------------------------------------------------------
     def _write_run(self, writer: Any, run: Run, items: Sequence[Item]) -> None:
-        """Queue the run's create and its items on a batch or a transaction."""
-        writer.create(self._run(run.id), to_doc(Run, asdict(run), skip=("id",)))
+        """Queue the run's create, its items and its day's totals on a batch or a
+        transaction."""
+        doc = {**to_doc(Run, asdict(run), skip=("id",)), IN_TOTALS: True}
+        writer.create(self._run(run.id), doc)
+        self._add_runs(writer, run.user_id, *run_share(doc))
         for item in items:
             writer.set(self._item(run.id, item.position),
                        to_doc(Item, asdict(item), skip=("run_id",)))
@@ -130,11 +127,10 @@ class RunsMixin(FirestoreConnection):
             run = self._run_from(snap)
             if check is not None:
                 check(run.status)
-            written = {**changes, **reopened_run_changes(run, changes.get("status", run.status))}
             events = read_outbox(self, t, outbox)
-            t.update(ref, to_doc(Run, written))
+            t.update(ref, to_doc(Run, changes))
             write_outbox(self, t, events)
-            return Run(**{**run.__dict__, **{n: encode(Run, n, v) for n, v in written.items()}})
+            return Run(**{**run.__dict__, **{n: encode(Run, n, v) for n, v in changes.items()}})
 
         return self._tx(f"run:{run_id}", body)
 
@@ -184,14 +180,20 @@ class RunsMixin(FirestoreConnection):
                 raise ConflictError(
                     f"item {position} of run {run_id} is {old}, "
                     f"not {'/'.join(sorted(expected))}", current=old)
+            new = changes.get("status", old)
+            # The run is read only when its day totals move (an item enters or leaves
+            # published or failed); the counts are increments, so the other steps of its
+            # items do not contend on it.
+            counted = new != old and bool({old, new} & COUNTED_ITEMS)
+            run = self._run(run_id).get(transaction=t).to_dict() if counted else None
             events = read_outbox(self, t, outbox)
             t.update(ref, to_doc(Item, changes))
             write_outbox(self, t, events)
-            new = changes.get("status", old)
             if new != old:
-                # Increments need no read of the run, so items of one run do not contend on it.
                 t.update(self._run(run_id), {f"counts.{old}": firestore.Increment(-1),
                                              f"counts.{new}": firestore.Increment(1)})
+            if run:
+                self._move_item(t, run, old, new)
             return Item(**{**item.__dict__, **changes})
 
         return self._tx(f"run:{run_id}", body)
@@ -264,12 +266,9 @@ class RunsMixin(FirestoreConnection):
             if run.status not in RUN_FINAL or run.updated_at >= cutoff:
                 raise ConflictError(f"run {run_id} changed since it finished",
                                     current=run.status)
-            changes: dict[str, Any] = {"events_pruned_at": run.events_pruned_at or stamp,
-                                       "events_pruned_seq": run.last_seq}
+            changes = {"events_pruned_at": run.events_pruned_at or stamp}
             if files_pruned:
-                # Files removed before the run last changed (a retry since) were older ones.
-                older = run.files_pruned_at is None or run.files_pruned_at < run.updated_at
-                changes["files_pruned_at"] = stamp if older else run.files_pruned_at
+                changes["files_pruned_at"] = run.files_pruned_at or stamp
             t.update(ref, changes)
             return Run(**{**run.__dict__, **changes})
 

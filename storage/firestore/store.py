@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from storage.firestore.campaigns import CampaignsMixin
-from storage.firestore.housekeeping import HousekeepingMixin
 from storage.firestore.insights import InsightsMixin
 from storage.firestore.jobs import JobsMixin
 from storage.firestore.ledger import LedgerMixin
@@ -16,5 +15,5 @@ from storage.firestore.users import UsersMixin
 
 
 class FirestoreStore(UsersMixin, TokensMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin,
-                     NotificationsMixin, JobsMixin, HousekeepingMixin, SeedMixin, InsightsMixin):
+                     NotificationsMixin, JobsMixin, SeedMixin, InsightsMixin):
     """Store on Cloud Firestore (or its emulator): what several instances share."""
