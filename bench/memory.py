@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=500)
     parser.add_argument("--small", type=int, default=50)
     parser.add_argument("--processes", default="", help="TICKZEN_GENERATION_PROCESSES "
-                        "(empty: the default, min(cores - 1, 4))")
+                        "(empty: the default, min(cores - 1, 2))")
     args = parser.parse_args()
     me = os.getpid()
     results: dict[str, Any] = {"machine": machine(), "target_mb": TARGET_MB,

@@ -315,7 +315,7 @@ def main() -> None:
     parser.add_argument("--floor-articles", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=2, help="the site's concurrency")
     parser.add_argument("--processes", default="", help="TICKZEN_GENERATION_PROCESSES "
-                        "(empty: the default, min(cores - 1, 4))")
+                        "(empty: the default, min(cores - 1, 2))")
     parser.add_argument("--compare-processes", default=None,
                         help="also run into WordPress with this many generation processes")
     parser.add_argument("--status", default="publish", choices=("publish", "draft"))

@@ -113,7 +113,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "refused (413). Requests may be this plus 64 KB (at least 10 MB)."),
     EnvVar("TICKZEN_GENERATION_PROCESSES", "", _text,
            "Worker processes that make the articles of CPU-bound automations (stock charts); "
-           "unset: one per core but one, at most 4; 0: in the run's own threads."),
+           "unset: one per core but one, at most 2 (each costs ~90 MB); 0: in the run's own "
+           "threads."),
     EnvVar("TICKZEN_AUTO_RESUME", "0", _bool,
            "1: resume runs found `interrupted` after a restart without waiting for the user."),
     EnvVar("TICKZEN_CSV_DIR", "", _text,

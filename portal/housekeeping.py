@@ -2,8 +2,9 @@
 
 ``flask --app main_portal_app tickzen prune [--dry-run] [--days N]`` runs one retention pass
 (``runner.retention``) and prints each run it removes (or would remove) the event log and
-files of; ``tickzen usage EMAIL`` prints what one user's history holds on disk. The daily pass
-itself runs on the campaign scheduler of one instance (``RetentionJob``).
+files of, and how many notifications and outbox events go; ``tickzen usage EMAIL`` prints
+what one user's history holds on disk. The daily pass itself runs on the campaign scheduler
+of one instance (``RetentionJob``).
 
 A one-off command builds the app as the server does but must not start its background work:
 recovering runs in the command's process would mark the live server's runs interrupted.
@@ -86,8 +87,11 @@ def prune_command(dry_run: bool, days: int | None) -> None:
     if not retention.enabled:
         click.echo("Retention is off (TICKZEN_RETENTION_DAYS=0): nothing is removed.")
         return
+    backfilled = 0 if dry_run else retention.backfill()[0]
     report = retention.prune(dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
+    if backfilled:
+        click.echo(f"gave {backfilled} older run records the fields retention selects on")
     for run in report.runs:
         click.echo(f"{verb} run {run.run_id} (user {run.user_id}, finished "
                    f"{run.finished_at:%Y-%m-%d %H:%M} UTC): {run.events} events, "
@@ -102,6 +106,10 @@ def _summary(report: RetentionReport, verb: str) -> str:
             f"local archive are kept.")
     if report.skipped:
         text += f" {report.skipped} runs changed meanwhile and were left."
+    text += (f"\n{verb.capitalize()} {report.notifications} notifications (read before "
+             f"{report.cutoff:%Y-%m-%d}, unread before {report.unread_cutoff:%Y-%m-%d}) and "
+             f"{report.outbox_events} outbox events with {report.outbox_deliveries} "
+             f"finished deliveries.")
     for error in report.errors:
         text += f"\n{error}"
     return text

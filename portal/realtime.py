@@ -21,6 +21,7 @@ from portal.run_views import snapshot_entries
 from portal.services import services
 from runner.errors import RunNotFound, TransitionNotAllowed
 from runner.progress import timestamp, user_room
+from storage.housekeeping import pruned_seq
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,7 @@ def on_replay(data: Any) -> None:
     except RunNotFound:
         _error("not_found", "run not found", run_id=run_id)
         return
-    first = events[0]["seq"] if events else run.last_seq + 1
-    if run.events_pruned_at is not None and first > after + 1:
+    if pruned_seq(run) > after:
         # Retention removed the events asked for: the run's state stands in for them.
         emit("automation_snapshot", {"runs": snapshot_entries([(run, manager.items(run.id))]),
                                      "replay_of": run.id})

@@ -39,6 +39,7 @@ from portal.errors import InvalidRequest, NotFound
 from portal.quotas import read_upload
 from portal.services import services
 from storage.base import Item, Run
+from storage.housekeeping import item_files_pruned
 
 bp = Blueprint("reports", __name__)
 
@@ -51,7 +52,7 @@ def _owned_item_dir(run_id: str, position: int) -> tuple[Run, Item, Path]:
     run, item = owned_item(run_id, position)
     folder = services().runs.workdirs.locate(run_id, position, (item.result or {}).get("workdir"),
                                              holding="report.json")
-    if folder is None and run.files_pruned_at is not None:
+    if folder is None and item_files_pruned(run, item):
         raise NotFound(f"this run's report files were removed on "
                        f"{run.files_pruned_at:%Y-%m-%d} (retention); its post is kept")
     if folder is None:

@@ -29,6 +29,7 @@ from portal.run_lists import (
 from portal.run_views import RunView, report_url
 from portal.services import services
 from storage.base import RUN_STATES
+from storage.housekeeping import item_files_pruned, run_files_pruned
 from storage.paging import Cursor
 
 bp = Blueprint("run_pages", __name__)
@@ -188,10 +189,10 @@ def _post_reports(posts: list[Any]) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
     for run_id in {p.run_id for p in posts if p.run_id}:
         run = store.get_run(run_id)
-        if run is None or run.files_pruned_at is not None:     # retention removed the report
+        if run is None or run_files_pruned(run):       # retention removed the reports
             continue
         for item in store.list_items(run_id):
-            url = report_url(item)
+            url = None if item_files_pruned(run, item) else report_url(item)
             if url:
                 found[(run_id, item.key)] = url
     return found

@@ -17,6 +17,7 @@ from flask import g, has_app_context, url_for
 from portal.services import services
 from runner.views import remaining_count
 from storage.base import ITEM_DONE, Item, Run
+from storage.housekeeping import item_files_pruned, pruned_seq
 
 ReportUrl = Callable[[Item], "str | None"]
 
@@ -86,8 +87,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _no_report(item: Item) -> None:
-    return None
+def _unless_pruned(run: Run, report: ReportUrl) -> ReportUrl:
+    """``report`` for the items a retry redid after retention removed the run's files; None
+    for the others, whose files are gone."""
+    def url(item: Item) -> str | None:
+        return None if item_files_pruned(run, item) else report(item)
+
+    return url
 
 
 def campaign_name(run: Run) -> str | None:
@@ -114,7 +120,7 @@ class RunView:
     def of(cls, run: Run, items: Iterable[Item] | None = None,
            report: ReportUrl = report_url) -> RunView:
         if run.files_pruned_at is not None:        # retention removed the report files
-            report = _no_report
+            report = _unless_pruned(run, report)
         return cls(run, None if items is None else tuple(ItemView.of(i, report) for i in items),
                    campaign_name(run))
 
@@ -131,6 +137,7 @@ class RunView:
             "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
             "events_pruned_at": _iso(run.events_pruned_at),
             "files_pruned_at": _iso(run.files_pruned_at),
+            "events_pruned_seq": pruned_seq(run),
         }
         if self.items is not None:
             view["items"] = [i.api() for i in self.items]
@@ -145,8 +152,10 @@ class RunView:
                  "last_seq": run.last_seq}
         if run.campaign_id:
             entry["campaign_id"], entry["campaign_name"] = run.campaign_id, self.campaign_name
-        if run.events_pruned_at is not None:       # no replay before last_seq: it is gone
+        if run.events_pruned_at is not None:
             entry["events_pruned_at"] = _iso(run.events_pruned_at)
+        if pruned_seq(run):                  # no replay up to this seq: it is gone
+            entry["events_pruned_seq"] = pruned_seq(run)
         return entry
 
 

@@ -48,7 +48,10 @@ from automation_scripts.base import (
 
 log = logging.getLogger(__name__)
 
-MAX_AUTO_PROCESSES = 4
+# Two processes keep a site's default two publishing lanes fed (an article takes ~65 ms of CPU
+# to make, ~120 ms a lane to publish) and a 500-item run's process tree under 400 MB: each
+# generation process costs ~90 MB of libraries (docs/benchmarks.md, Memory).
+MAX_AUTO_PROCESSES = 2
 SLOTS = 256                     # tasks submitted at once, across a manager's runs
 SLOT_BYTES = 1024               # one progress update, as JSON
 STOP_CODES = {"pause": 1, "cancel": 2, "lost": 3, "shutdown": 4}
@@ -56,7 +59,7 @@ STOP_REASONS = {code: reason for reason, code in STOP_CODES.items()}
 
 
 def auto_processes(cores: int | None = None) -> int:
-    """One process per core but one (the portal's own), at most four; none on one core."""
+    """One process per core but one (the portal's own), at most two; none on one core."""
     cores = cores if cores is not None else (os.cpu_count() or 1)
     return max(0, min(cores - 1, MAX_AUTO_PROCESSES))
 

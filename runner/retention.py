@@ -6,8 +6,14 @@ Removed after the window, counted from when the run finished (its last change): 
 stored events (the live log; replay then answers with the run's snapshot) and its workdir, the
 charts and report files under ``TICKZEN_WORKDIR/<run id>``. That goes for local-archive runs
 too: the archive wrote its own copy of each post and its images, so the workdir is a
-duplicate there. The run records when each went (``events_pruned_at``, ``files_pruned_at``),
-so its page can say so.
+duplicate there. The run records when each went (``events_pruned_at``, ``files_pruned_at``,
+and how far its events went, ``events_pruned_seq``), so its page can say so; a retry makes it a
+candidate again once it has finished anew (``HousekeepingStore.prune_run``).
+
+The same window bounds what notifications leave behind: a read notification goes once it is
+older than the window, an unread one after ``UNREAD_WINDOWS`` windows (a user away for a while
+still finds what happened, but one who never reads does not grow a table forever); an outbox
+event goes with its deliveries once it is older than the window and none of them is pending.
 
 ``RetentionJob`` does it daily on one instance of several: the store's ``jobs/retention``
 lease is claimed by compare-and-set, renewed while the job works, and released with the next
@@ -15,6 +21,10 @@ due time. The campaign scheduler's thread polls it; the work runs on a thread of
 a long first prune never delays a campaign's fire. The same pass measures what each user's
 run folders and local archive hold (one walk of both roots) and keeps it in the user's
 settings (``disk_usage``), so /account shows it without walking a big history per view.
+Before its first prune the job walks every run once (``HousekeepingStore.backfill_runs``: on
+Firestore, runs written before the prune fields existed get them, else the prune query never
+finds them), in batches under its lease; where it got to is kept in the job's ``last_result``
+(``runs_backfill``: a resume token, then ``done``).
 """
 
 from __future__ import annotations
@@ -32,13 +42,17 @@ from typing import Any
 from automation_scripts.publishing.archive import archive_path
 from runner.workdirs import Workdirs
 from storage.base import ConflictError, NotFoundError, Run, utcnow
-from storage.housekeeping import HousekeepingStore
+from storage.housekeeping import HousekeepingStore, pruned_seq, run_files_pruned
 from storage.paging import Cursor
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = "retention"
-BATCH = 200                              # runs read per store call
+BATCH = 200                              # runs (notifications, outbox events) per store call
+BACKFILL_BATCH = 500                     # runs the backfill reads per store call
+UNREAD_WINDOWS = 4                       # unread notifications are kept 4 retention windows
+BACKFILL_KEY = "runs_backfill"           # in the job's last_result: a resume token or "done"
+BACKFILL_DONE = "done"
 RUNS_PER_USAGE_PAGE = 500
 USAGE_SETTING = "disk_usage"             # users' settings key of the daily measurement
 
@@ -79,21 +93,28 @@ class PrunedRun:
     run_id: str
     user_id: str
     finished_at: datetime
-    events: int                         # events stored for it (its last_seq)
+    events: int                         # events stored for it (those after events_pruned_seq)
     files_bytes: int
     files: int
 
 
 @dataclass
 class RetentionReport:
-    """What one pass did: the runs, and those it left (changed meanwhile, or a file error)."""
+    """What one pass did: the runs, and those it left (changed meanwhile, or a file error);
+    the notifications and outbox events (with their deliveries) it removed; the backfill."""
 
     cutoff: datetime
     dry_run: bool
+    unread_cutoff: datetime | None = None      # unread notifications older than this go
     runs: list[PrunedRun] = field(default_factory=list)
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
     stopped: bool = False               # the lease was lost or the job was stopped
+    notifications: int = 0
+    outbox_events: int = 0
+    outbox_deliveries: int = 0
+    backfilled: int = 0                 # run records given the prune fields
+    backfill: str | None = None         # BACKFILL_DONE, or where it goes on (None: not run)
 
     @property
     def events(self) -> int:
@@ -105,10 +126,15 @@ class RetentionReport:
 
     def summary(self) -> dict[str, Any]:
         """The job's ``last_result``: counts only, small enough for any store."""
-        return {"cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run,
-                "runs": len(self.runs), "events": self.events,
-                "files_bytes": self.files_bytes, "skipped": self.skipped,
-                "errors": len(self.errors), "stopped": self.stopped}
+        summary = {"cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run,
+                   "runs": len(self.runs), "events": self.events,
+                   "files_bytes": self.files_bytes, "skipped": self.skipped,
+                   "errors": len(self.errors), "stopped": self.stopped,
+                   "notifications": self.notifications, "outbox_events": self.outbox_events,
+                   "outbox_deliveries": self.outbox_deliveries, "backfilled": self.backfilled}
+        if self.backfill is not None:
+            summary[BACKFILL_KEY] = self.backfill
+        return summary
 
 
 @dataclass(frozen=True)
@@ -161,6 +187,10 @@ class Retention:
     def cutoff(self, now: datetime) -> datetime:
         return now - timedelta(days=self.days)
 
+    def unread_cutoff(self, now: datetime) -> datetime:
+        """Unread notifications older than this go too."""
+        return now - timedelta(days=self.days * UNREAD_WINDOWS)
+
     def candidates(self, now: datetime) -> Iterator[Run]:
         """Finished runs past the window whose events are still stored, oldest first."""
         if not self.enabled:
@@ -176,17 +206,20 @@ class Retention:
     def prune(self, now: datetime | None = None, *, dry_run: bool = False,
               keep_going: Callable[[], bool] = lambda: True) -> RetentionReport:
         """One pass. Each run: its events go (a compare-and-set: a run retried meanwhile is
-        left alone), then its workdir; ``dry_run`` only says what would go. ``keep_going``
-        is asked between runs (the job's lease renewal)."""
+        left alone), then its workdir; then old notifications and finished outbox events, in
+        batches. ``dry_run`` only says what would go. ``keep_going`` is asked between runs
+        and batches (the job's lease renewal)."""
         now = now or utcnow()
-        report = RetentionReport(cutoff=self.cutoff(now), dry_run=dry_run)
+        report = RetentionReport(cutoff=self.cutoff(now), dry_run=dry_run,
+                                 unread_cutoff=self.unread_cutoff(now))
         for count, run in enumerate(self.candidates(now)):
             if count % 50 == 0 and count and not keep_going():
                 report.stopped = True
                 break
             folder = self.workdirs.for_run(run.id)
             size, files = folder_bytes(folder)
-            record = PrunedRun(run.id, run.user_id, run.updated_at, run.last_seq, size, files)
+            stored = run.last_seq - pruned_seq(run)
+            record = PrunedRun(run.id, run.user_id, run.updated_at, stored, size, files)
             if dry_run:
                 report.runs.append(record)
                 continue
@@ -203,8 +236,7 @@ class Retention:
             except OSError as exc:
                 report.errors.append(f"run {run.id}: its files stay: {exc}")
                 log.warning("retention: the workdir of run %s stays: %s", run.id, exc)
-                report.runs.append(PrunedRun(run.id, run.user_id, run.updated_at,
-                                             run.last_seq, 0, 0))
+                report.runs.append(PrunedRun(run.id, run.user_id, run.updated_at, stored, 0, 0))
                 continue
             try:
                 self.store.prune_run(run.id, finished_before=report.cutoff, when=now,
@@ -213,7 +245,51 @@ class Retention:
                 report.skipped += 1
                 continue
             report.runs.append(record)
+        if self.enabled and not report.stopped:
+            self._prune_notifications(report, now, keep_going)
+        if self.enabled and not report.stopped:
+            self._prune_outbox(report, keep_going)
         return report
+
+    def _prune_notifications(self, report: RetentionReport, now: datetime,
+                             keep_going: Callable[[], bool]) -> None:
+        bounds = {"read_before": report.cutoff, "unread_before": self.unread_cutoff(now)}
+        if report.dry_run:
+            report.notifications = self.store.count_prunable_notifications(**bounds)
+            return
+        while True:
+            deleted = self.store.prune_notifications(**bounds, limit=BATCH)
+            report.notifications += deleted
+            if deleted < BATCH:
+                return
+            if not keep_going():
+                report.stopped = True
+                return
+
+    def _prune_outbox(self, report: RetentionReport, keep_going: Callable[[], bool]) -> None:
+        after: Cursor | None = None
+        while True:
+            batch = self.store.prune_outbox(report.cutoff, limit=BATCH, after=after,
+                                            dry_run=report.dry_run)
+            report.outbox_events += batch.events
+            report.outbox_deliveries += batch.deliveries
+            if batch.after is None:
+                return
+            after = batch.after
+            if not keep_going():
+                report.stopped = True
+                return
+
+    def backfill(self, after: str | None = None,
+                 keep_going: Callable[[], bool] = lambda: True) -> tuple[int, str | None]:
+        """Walk every run once from the resume token ``after`` (``backfill_runs``): how many
+        records got the prune fields, and where to go on (None: the walk is done)."""
+        fixed = 0
+        while True:
+            count, after = self.store.backfill_runs(after, limit=BACKFILL_BATCH)
+            fixed += count
+            if after is None or not keep_going():
+                return fixed, after
 
     def measure_all(self) -> dict[str, DiskUsage]:
         """Every user's usage in one walk: each run folder under the workdir root is its
@@ -260,7 +336,7 @@ class Retention:
         while True:
             runs = self.store.list_runs(user_id, limit=RUNS_PER_USAGE_PAGE, after=after)
             for run in runs:
-                if run.files_pruned_at is not None:
+                if run_files_pruned(run):
                     continue
                 size, files = folder_bytes(self.workdirs.for_run(run.id))
                 run_bytes += size
@@ -319,7 +395,8 @@ class RetentionJob:
         """Do the pass now if it is due and this instance gets the lease; None otherwise."""
         now = now or self.clock()
         store = self.retention.store
-        if store.claim_job(JOB_NAME, self.owner, now, now + self.lease) is None:
+        job = store.claim_job(JOB_NAME, self.owner, now, now + self.lease)
+        if job is None:
             return None
 
         def renew() -> bool:
@@ -329,7 +406,17 @@ class RetentionJob:
             return store.claim_job(JOB_NAME, self.owner, moment, moment + self.lease) \
                 is not None
 
-        report = self.retention.prune(now, keep_going=renew)
+        progress = job.last_result.get(BACKFILL_KEY)
+        backfilled, resume = 0, None
+        if progress != BACKFILL_DONE:
+            backfilled, resume = self.retention.backfill(
+                progress if isinstance(progress, str) else None, keep_going=renew)
+        if resume is None:
+            report = self.retention.prune(now, keep_going=renew)
+        else:                                # stopped: the next pass goes on from ``resume``
+            report = RetentionReport(cutoff=self.retention.cutoff(now), dry_run=False,
+                                     stopped=True)
+        report.backfilled, report.backfill = backfilled, resume or BACKFILL_DONE
         if not report.stopped:
             try:
                 self.retention.record_usage(self.clock(), {r.user_id for r in report.runs})
@@ -341,7 +428,8 @@ class RetentionJob:
         except ConflictError:
             log.warning("retention: the lease went to another instance before this pass ended")
         self.last_report = report
-        if report.runs or report.errors:
+        if report.runs or report.errors or report.notifications or report.outbox_events \
+                or report.backfilled:
             log.info("retention: %s", report.summary())
         return report
 

@@ -33,7 +33,8 @@ from storage.housekeeping import Job
 # Fields a caller may not set through update_*/transition_* ``changes``: identities, the status
 # (only a compare-and-set changes it) and the counters the store keeps itself.
 RUN_FIXED = frozenset({"id", "user_id", "status", "last_seq", "counts", "total", "created_at",
-                       "campaign_id", "fire_id", "events_pruned_at", "files_pruned_at"})
+                       "campaign_id", "fire_id", "events_pruned_at", "files_pruned_at",
+                       "events_pruned_seq"})
 ITEM_FIXED = frozenset({"run_id", "position", "key", "status"})
 SITE_FIXED = frozenset({"id", "user_id", "created_at", "state"})
 CAMPAIGN_FIXED = frozenset({"id", "user_id", "created_at", "revision"})

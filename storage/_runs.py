@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from storage._common import aware_utc, check_run_status, initial_counts, jsonable, new_id
-from storage.base import Item, NewItem, Run, utcnow
+from storage.base import RUN_FINAL, Item, NewItem, Run, utcnow
 
 
 def new_run_records(run: Run, items: Sequence[NewItem]) -> tuple[Run, list[Item]]:
@@ -21,3 +22,15 @@ def new_run_records(run: Run, items: Sequence[NewItem]) -> tuple[Run, list[Item]
                  input=jsonable(new.input), label=new.label, updated_at=now)
             for position, new in enumerate(items)]
     return stored, rows
+
+
+def reopened_run_changes(run: Run, new_status: str) -> dict[str, Any]:
+    """What a transition out of a finished state (a retry) also writes when retention pruned
+    the run: ``events_pruned_at`` clears, so the run is retention's again once it finishes, and
+    ``events_pruned_seq`` keeps how far its events went (its new ones follow). ``files_pruned_at``
+    stays: the files of items the retry does not redo are gone; an item changed after it has
+    new ones (``storage.housekeeping.item_files_pruned``)."""
+    if run.status not in RUN_FINAL or new_status in RUN_FINAL or run.events_pruned_at is None:
+        return {}
+    return {"events_pruned_at": None,
+            "events_pruned_seq": run.events_pruned_seq or run.last_seq}

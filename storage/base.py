@@ -148,6 +148,7 @@ class Run:
     updated_at: datetime = field(default_factory=utcnow)
     events_pruned_at: datetime | None = None    # retention removed its event log / workdir
     files_pruned_at: datetime | None = None
+    events_pruned_seq: int = 0          # events up to this seq were removed (kept on a retry)
 
 
 @dataclass

@@ -4,7 +4,9 @@
 claimed by compare-and-set when due, finished by its holder with the next due time.
 ``HousekeepingStore`` is the Store protocol plus the methods retention and the jobs use (both
 backends implement it). ``SeededRun`` is what the benchmarks' bulk seeding (``seed_runs``,
-not part of any protocol) takes.
+not part of any protocol) takes. ``pruned_seq``, ``item_files_pruned`` and
+``run_files_pruned`` read a run's prune marks the one way every page and count should, also
+for a run retried after retention pruned it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from storage.base import Run, Store
+from storage.base import Item, Run, Store
 from storage.paging import Cursor
 
 
@@ -42,6 +44,35 @@ class SeededRun:
     posts: list[Any] = field(default_factory=list)     # storage.base.LedgerEntry
 
 
+@dataclass(frozen=True)
+class OutboxPruned:
+    """One batch of ``prune_outbox``: the events (and their deliveries) that went, or in a dry
+    run would go, and where the next batch starts (None: the scan reached the end)."""
+
+    events: int
+    deliveries: int
+    after: Cursor | None
+
+
+def pruned_seq(run: Run) -> int:
+    """The seq up to which retention removed the run's events (0: none); a retry's events
+    follow it. A run pruned before the store kept the seq lost everything up to ``last_seq``."""
+    if run.events_pruned_seq:
+        return run.events_pruned_seq
+    return run.last_seq if run.events_pruned_at is not None else 0
+
+
+def item_files_pruned(run: Run, item: Item) -> bool:
+    """Whether retention removed ``item``'s files: the run's workdir went after the item last
+    changed (an item a retry redid since has new ones)."""
+    return run.files_pruned_at is not None and item.updated_at <= run.files_pruned_at
+
+
+def run_files_pruned(run: Run) -> bool:
+    """Whether the run's workdir went and nothing has been written since (no retry after it)."""
+    return run.files_pruned_at is not None and run.updated_at <= run.files_pruned_at
+
+
 @runtime_checkable
 class HousekeepingStore(Store, Protocol):
     # retention -----------------------------------------------------------------------------
@@ -55,8 +86,34 @@ class HousekeepingStore(Store, Protocol):
                   files_pruned: bool) -> Run:
         """Delete the run's stored events and record ``events_pruned_at=when`` (and
         ``files_pruned_at`` when its workdir went too); the run, its items, ``last_seq`` and the
-        ledger stay. Only while the run is finished and unchanged since ``finished_before``
-        (ConflictError otherwise: it was retried meanwhile). NotFoundError."""
+        ledger stay; ``events_pruned_seq`` becomes ``last_seq``. Only while the run is finished
+        and unchanged since ``finished_before`` (ConflictError otherwise: it was retried
+        meanwhile). NotFoundError. A transition out of a finished state (a retry) clears
+        ``events_pruned_at`` again and keeps ``events_pruned_seq`` and ``files_pruned_at``, so
+        the run is a candidate again once it has finished anew."""
+
+    def backfill_runs(self, after: str | None = None, limit: int = 500
+                      ) -> tuple[int, str | None]:
+        """Give run records written before the prune fields existed the fields
+        ``list_prunable_runs`` selects on (Firestore matches ``== null`` only where the field
+        is stored). Scans ``limit`` runs from the resume token ``after``; returns how many it
+        gave the fields and the token to go on from (None: every run is done). Idempotent."""
+
+    def count_prunable_notifications(self, *, read_before: datetime,
+                                     unread_before: datetime) -> int:
+        """How many notifications ``prune_notifications`` would delete in all."""
+
+    def prune_notifications(self, *, read_before: datetime, unread_before: datetime,
+                            limit: int = 200) -> int:
+        """Delete up to ``limit`` of every user's notifications: read ones created before
+        ``read_before``, unread ones created before ``unread_before``. Returns how many."""
+
+    def prune_outbox(self, created_before: datetime, *, limit: int = 200,
+                     after: Cursor | None = None, dry_run: bool = False) -> OutboxPruned:
+        """Scan ``limit`` outbox events created before ``created_before`` (oldest first, from
+        the Cursor ``after`` on ``(created_at, id)``) and delete each with its deliveries when
+        none of them is pending (delivered or finally failed; a leased delivery is pending).
+        Notifications are not touched (``prune_notifications``). ``dry_run``: count only."""
 
     # periodic jobs -------------------------------------------------------------------------
     def get_job(self, name: str) -> Job | None: ...

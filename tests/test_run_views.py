@@ -10,7 +10,8 @@ from storage.base import Item, NewItem, Run, Site
 
 API_KEYS = {"run_id", "id", "kind", "site_id", "status", "options", "total", "counts",
             "percent", "last_seq", "error", "remaining_count", "campaign_id", "campaign_name",
-            "created_at", "updated_at", "events_pruned_at", "files_pruned_at", "items"}
+            "created_at", "updated_at", "events_pruned_at", "files_pruned_at",
+            "events_pruned_seq", "items"}
 API_ITEM_KEYS = {"position", "key", "label", "status", "post_id", "post_url", "error",
                  "attempts", "title", "report_url", "writer", "writer_note"}
 SNAPSHOT_KEYS = {"run_id", "kind", "status", "percent", "counts", "total", "error", "items",

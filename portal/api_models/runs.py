@@ -68,6 +68,8 @@ class Run(Model):
                                          "event log (replay then answers with the snapshot).")
     files_pruned_at: str | None = Field(None, description="When retention removed its report "
                                         "files (charts); the items and posts stay.")
+    events_pruned_seq: int = Field(0, description="Retention removed the run's events up to "
+                                   "this seq (0: none); a retry's events follow it.")
     items: list[RunItem] | None = None
 
 

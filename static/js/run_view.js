@@ -71,8 +71,10 @@
   /* Replace status/percent/items by a server view, unless we already hold a newer one. */
   RunModel.prototype.replace = function (data) {
     var seq = num(data.last_seq, 0);
-    // Retention removed the events up to last_seq: there is nothing before it to replay.
-    if (data.events_pruned_at) this.logSeq = Math.max(this.logSeq, seq);
+    // Retention removed the events up to events_pruned_seq (a view without it: last_seq):
+    // there is nothing up to it to replay; a retry's events follow it.
+    var pruned = num(data.events_pruned_seq, data.events_pruned_at ? seq : 0);
+    if (pruned) this.logSeq = Math.max(this.logSeq, pruned);
     if (data.campaign_id) {
       this.campaignId = String(data.campaign_id);
       if (data.campaign_name !== undefined) this.campaignName = data.campaign_name ? String(data.campaign_name) : null;

@@ -90,9 +90,11 @@ def write_outbox(conn: FirestoreConnection, t: firestore.Transaction,
                                    "deliveries": [asdict(d) for d in event.deliveries]})
         t.create(_outbox_ref(conn, event.id), doc)
         if item.notification is not None:
+            # Set, not create: an event id retention removed may come again, and its
+            # notification (kept longer) is then replaced by the new one.
             note = item.notification
-            t.create(_notification_ref(conn, note.user_id, note.id),
-                     to_doc(Notification, asdict(note)))
+            t.set(_notification_ref(conn, note.user_id, note.id),
+                  to_doc(Notification, asdict(note)))
         for delivery in item.deliveries:
             t.create(_delivery_ref(conn, event.id, delivery.id),
                      to_doc(Delivery, asdict(delivery)))

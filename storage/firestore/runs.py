@@ -25,7 +25,7 @@ from storage._common import (
     jsonable,
 )
 from storage._listing import check_listing, empty_range
-from storage._runs import new_run_records
+from storage._runs import new_run_records, reopened_run_changes
 from storage.base import (
     RUN_FINAL,
     ConflictError,
@@ -127,10 +127,11 @@ class RunsMixin(DayTotalsMixin):
             run = self._run_from(snap)
             if check is not None:
                 check(run.status)
+            written = {**changes, **reopened_run_changes(run, changes.get("status", run.status))}
             events = read_outbox(self, t, outbox)
-            t.update(ref, to_doc(Run, changes))
+            t.update(ref, to_doc(Run, written))
             write_outbox(self, t, events)
-            return Run(**{**run.__dict__, **{n: encode(Run, n, v) for n, v in changes.items()}})
+            return Run(**{**run.__dict__, **{n: encode(Run, n, v) for n, v in written.items()}})
 
         return self._tx(f"run:{run_id}", body)
 
@@ -266,9 +267,12 @@ class RunsMixin(DayTotalsMixin):
             if run.status not in RUN_FINAL or run.updated_at >= cutoff:
                 raise ConflictError(f"run {run_id} changed since it finished",
                                     current=run.status)
-            changes = {"events_pruned_at": run.events_pruned_at or stamp}
+            changes: dict[str, Any] = {"events_pruned_at": run.events_pruned_at or stamp,
+                                       "events_pruned_seq": run.last_seq}
             if files_pruned:
-                changes["files_pruned_at"] = run.files_pruned_at or stamp
+                # Files removed before the run last changed (a retry since) were older ones.
+                older = run.files_pruned_at is None or run.files_pruned_at < run.updated_at
+                changes["files_pruned_at"] = stamp if older else run.files_pruned_at
             t.update(ref, changes)
             return Run(**{**run.__dict__, **changes})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.firestore.campaigns import CampaignsMixin
+from storage.firestore.housekeeping import HousekeepingMixin
 from storage.firestore.insights import InsightsMixin
 from storage.firestore.jobs import JobsMixin
 from storage.firestore.ledger import LedgerMixin
@@ -15,5 +16,5 @@ from storage.firestore.users import UsersMixin
 
 
 class FirestoreStore(UsersMixin, TokensMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin,
-                     NotificationsMixin, JobsMixin, SeedMixin, InsightsMixin):
+                     NotificationsMixin, JobsMixin, HousekeepingMixin, SeedMixin, InsightsMixin):
     """Store on Cloud Firestore (or its emulator): what several instances share."""

@@ -74,6 +74,8 @@ def write_outbox(db: sqlite3.Connection, events: Sequence[OutboxEvent]) -> list[
         db.execute(f"INSERT INTO outbox ({', '.join(names)}) "
                    f"VALUES ({', '.join('?' for _ in names)})", values)
         if prepared.notification is not None:
+            # An event id retention removed may come again: its notification is the new one.
+            db.execute("DELETE FROM notifications WHERE id = ?", (prepared.notification.id,))
             insert(db, "notifications", Notification, prepared.notification)
         for delivery in prepared.deliveries:
             insert(db, "deliveries", Delivery, delivery)

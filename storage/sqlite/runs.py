@@ -29,7 +29,7 @@ from storage._common import (
     to_iso,
 )
 from storage._listing import check_listing, cursor_values, empty_range
-from storage._runs import new_run_records
+from storage._runs import new_run_records, reopened_run_changes
 from storage.base import (
     RUN_FINAL,
     ConflictError,
@@ -106,6 +106,7 @@ class RunsMixin(SQLiteConnection):
         ("runs", "fire_id", "TEXT"),
         ("runs", "events_pruned_at", "TEXT"),
         ("runs", "files_pruned_at", "TEXT"),
+        ("runs", "events_pruned_seq", "INTEGER NOT NULL DEFAULT 0"),
     )
     # One fire makes at most one run: the fire id is the run's second unique key. The
     # listing indexes end in (created_at, id), the list order; the older ones without the
@@ -226,14 +227,16 @@ class RunsMixin(SQLiteConnection):
         check_changes(Run, changes, RUN_FIXED)
         allowed = expected_set(expected)
         with self._tx() as db:
-            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no run {run_id}")
             if row["status"] not in allowed:
                 raise ConflictError(
                     f"run {run_id} is {row['status']}, not {'/'.join(sorted(allowed))}",
                     current=row["status"])
-            set_columns(db, "runs", Run, self._run_changes(changes, status=new_status),
+            reopened = reopened_run_changes(decode(Run, row), new_status)
+            set_columns(db, "runs", Run,
+                        self._run_changes({**changes, **reopened}, status=new_status),
                         "id = ?", (run_id,))
             write_outbox(db, outbox)
             return decode(Run, db.execute("SELECT * FROM runs WHERE id = ?",
@@ -358,8 +361,10 @@ class RunsMixin(SQLiteConnection):
                                     current=row["status"])
             db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             stamp = to_iso(when)
+            # Files removed before the run last changed (a retry since) were older ones.
             db.execute("UPDATE runs SET events_pruned_at = COALESCE(events_pruned_at, ?), "
-                       "files_pruned_at = CASE WHEN ? THEN COALESCE(files_pruned_at, ?) "
+                       "events_pruned_seq = last_seq, files_pruned_at = CASE WHEN ? AND "
+                       "(files_pruned_at IS NULL OR files_pruned_at < updated_at) THEN ? "
                        "ELSE files_pruned_at END WHERE id = ?",
                        (stamp, files_pruned, stamp, run_id))
             return decode(Run, db.execute("SELECT * FROM runs WHERE id = ?",

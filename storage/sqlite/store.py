@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.sqlite.campaigns import CampaignsMixin
+from storage.sqlite.housekeeping import HousekeepingMixin
 from storage.sqlite.insights import InsightsMixin
 from storage.sqlite.jobs import JobsMixin
 from storage.sqlite.ledger import LedgerMixin
@@ -15,5 +16,5 @@ from storage.sqlite.users import UsersMixin
 
 
 class SQLiteStore(UsersMixin, TokensMixin, SitesMixin, LedgerMixin, CampaignsMixin, RunsMixin,
-                  NotificationsMixin, JobsMixin, SeedMixin, InsightsMixin):
+                  NotificationsMixin, JobsMixin, HousekeepingMixin, SeedMixin, InsightsMixin):
     """Store on one SQLite file (the embedded default, under instance/)."""

@@ -241,7 +241,7 @@ def test_the_sites_concurrency_option(store):
 
 
 def test_the_generation_processes_setting():
-    assert auto_processes(1) == 0 and auto_processes(2) == 1 and auto_processes(16) == 4
+    assert [auto_processes(cores) for cores in (1, 2, 3, 16)] == [0, 1, 2, 2]
     assert generation_processes(None) == auto_processes()
     assert generation_processes("") == auto_processes()
     assert generation_processes("3") == 3 and generation_processes(0) == 0

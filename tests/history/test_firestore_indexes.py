@@ -6,7 +6,9 @@ dates; ledger entries by kind and site; retention's candidates) and checks each 
 file the way Firestore decides: single-field indexes serve a query with no equality filter
 and one ordered field, or equalities alone; otherwise each equality field must be covered by
 a listed composite index of (equality fields..., then exactly the query's order) — Firestore
-merges such indexes for several equalities.
+merges such indexes for several equalities. A collection-group query (retention's over every
+user's notifications) needs an index of collection-group scope: Firestore keeps none of
+those by itself.
 """
 
 from __future__ import annotations
@@ -27,20 +29,24 @@ from tests.storage.test_contract import make_site, make_user
 INDEX_FILE = Path(__file__).resolve().parents[2] / "storage" / "firestore.indexes.json"
 EQUALITY = {"EQUAL", "IN", "ARRAY_CONTAINS", "ARRAY_CONTAINS_ANY", "IS_NULL"}
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+GROUP_SCOPE = "@group"          # marks a collection-group query and its indexes
 
 
 def listed() -> dict[str, list[tuple[tuple[str, str], ...]]]:
     by_group: dict[str, list[tuple[tuple[str, str], ...]]] = {}
     for index in json.loads(INDEX_FILE.read_text())["indexes"]:
         fields = tuple((f["fieldPath"], f["order"]) for f in index["fields"])
-        by_group.setdefault(index["collectionGroup"], []).append(fields)
+        group = index["collectionGroup"] + (GROUP_SCOPE if index["queryScope"] ==
+                                            "COLLECTION_GROUP" else "")
+        by_group.setdefault(group, []).append(fields)
     return by_group
 
 
 def shape(query: Any) -> tuple[str, frozenset[str], tuple[tuple[str, str], ...]]:
     """(collection, equality fields, order) of a query, from its protobuf."""
     proto = query._to_protobuf()
-    collection = proto.from_[0].collection_id
+    collection = proto.from_[0].collection_id + (GROUP_SCOPE if proto.from_[0].all_descendants
+                                                 else "")
     filters = []
     where = proto.where
     stack = [where] if where else []
@@ -60,16 +66,17 @@ def shape(query: Any) -> tuple[str, frozenset[str], tuple[tuple[str, str], ...]]
 def missing_index(collection: str, equal: frozenset[str], order: tuple[tuple[str, str], ...],
                   indexes: dict[str, list[tuple[tuple[str, str], ...]]]) -> str | None:
     ordered = [f for f, _ in order if f != "__name__"]
-    if not equal and len(ordered) <= 1:
+    group = collection.endswith(GROUP_SCOPE)             # no automatic indexes at all
+    if not equal and len(ordered) <= 1 and not group:
         return None                                      # a single-field index serves it
-    if not ordered:
+    if not ordered and not group:
         return None                                      # equalities alone: merged
     covering = [fields for fields in indexes.get(collection, [])
                 if fields[len(fields) - len(order):] == order
                 and {f for f, _ in fields[:len(fields) - len(order)]} <= equal
                 and all(o == "ASCENDING" for _, o in fields[:len(fields) - len(order)])]
     covered = {f for fields in covering for f, _ in fields[:len(fields) - len(order)]}
-    if covered >= equal:
+    if covered >= equal and (covering or not group):
         return None
     return f"{collection}: {sorted(equal)} ordered by {order} (uncovered {sorted(equal - covered)})"
 
@@ -116,6 +123,11 @@ def test_every_history_query_has_its_index(firestore_store: Any, recorded: list[
             store.list_posts(user, limit=5, after=post_cursor, oldest_first=oldest_first, **kw)
     store.list_prunable_runs(T0, limit=10)
     store.list_prunable_runs(T0, limit=10, after=Cursor(T0, ("r",)))
+    store.prune_notifications(read_before=T0, unread_before=T0, limit=10)
+    store.prune_outbox(T0, limit=10)
+    store.prune_outbox(T0, limit=10, after=Cursor(T0, ("e",)))
+    store.backfill_runs(None, limit=10)
+    store.backfill_runs("r", limit=10)
     indexes = listed()
     missing = {m for s in recorded if (m := missing_index(*s, indexes))}
     assert recorded and not missing, "\n".join(sorted(missing))
@@ -135,3 +147,7 @@ def test_the_check_finds_a_missing_index() -> None:
     assert missing_index("runs", frozenset({"user_id", "kind"}), order, indexes)
     assert missing_index("runs", frozenset({"user_id"}), order[::-1], indexes)
     assert missing_index("posts", frozenset(), order, indexes) is None
+    by_age = (("created_at", "ASCENDING"),)
+    assert missing_index("notifications" + GROUP_SCOPE, frozenset(), by_age, indexes)
+    assert missing_index("notifications" + GROUP_SCOPE, frozenset({"read"}), by_age, {
+        "notifications": [(("read", "ASCENDING"), *by_age)]})     # a collection's is no help

@@ -79,14 +79,14 @@ def test_past_the_window_a_run_keeps_its_record_and_posts_but_not_its_log_and_fi
     assert [r.run_id for r in done.runs] == [run_id] and done.errors == []
     pruned = store.get_run(run_id)
     assert pruned.events_pruned_at == later and pruned.files_pruned_at == later
+    assert pruned.events_pruned_seq == events
     assert store.list_events(run_id) == [] and not workdir.exists()
     assert files_under(archive) == archived                       # the archive is a site
     assert store.list_items(run_id) == before["items"]
     assert store.list_posts(alice.user_id, limit=100) == before["posts"]
-    assert {k: v for k, v in pruned.__dict__.items()
-            if k not in ("events_pruned_at", "files_pruned_at")} == {
-        k: v for k, v in before["run"].__dict__.items()
-        if k not in ("events_pruned_at", "files_pruned_at")}
+    marks = ("events_pruned_at", "files_pruned_at", "events_pruned_seq")
+    assert {k: v for k, v in pruned.__dict__.items() if k not in marks} == {
+        k: v for k, v in before["run"].__dict__.items() if k not in marks}
     assert retention.prune(later + timedelta(days=1)).runs == []            # done once
 
     # What the user sees: the run page says so, reports say why they are gone, posts stay.

@@ -1,0 +1,125 @@
+"""Firestore retention of what the outbox leaves behind, and the one-off backfill of old runs.
+
+Notifications live under each user (``users/{uid}/notifications``), so retention reads them
+with collection-group queries on ``(read, created_at)`` (a collection-group index in
+``storage/firestore.indexes.json``). Outbox events are read oldest first, each with its
+deliveries; an event goes with them in a batch once none is pending (a final delivery never
+changes again, so nothing races the delete). Runs are pruned in ``runs``.
+
+Run documents written before the prune fields existed lack ``events_pruned_at``, and a
+Firestore ``== null`` filter matches only documents that store the field: ``backfill_runs``
+walks every run once by document id and stores it as null where it is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from storage._common import aware_utc
+from storage._listing import check_listing
+from storage.firestore.connection import DOC_ID, FirestoreConnection, doc_key
+from storage.housekeeping import OutboxPruned
+from storage.paging import Cursor
+
+_WRITES = 400                   # deletes (or updates) per batch commit
+_BACKFILLED = "events_pruned_at"
+
+
+class HousekeepingMixin(FirestoreConnection):
+    # runs written before the prune fields ---------------------------------------------------
+    def backfill_runs(self, after: str | None = None, limit: int = 500
+                      ) -> tuple[int, str | None]:
+        check_listing(limit, 0, None, 1)
+        if limit == 0:
+            return 0, after
+        query = self._client.collection("runs").order_by(DOC_ID).select([_BACKFILLED])
+        if after is not None:
+            query = query.start_after({"__name__": after})
+        snaps = list(query.limit(limit).stream())
+        # Only the prune itself sets a time here, and only on runs its query found, which
+        # have the field: writing null where it is absent overwrites nothing.
+        missing = [s.reference for s in snaps if _BACKFILLED not in (s.to_dict() or {})]
+        for start in range(0, len(missing), _WRITES):
+            chunk = missing[start:start + _WRITES]
+            batch = self._client.batch()
+            for ref in chunk:
+                batch.update(ref, {_BACKFILLED: None})
+            try:
+                batch.commit()
+            except gexc.NotFound:               # a run deleted meanwhile: the others one by one
+                for ref in chunk:
+                    try:
+                        ref.update({_BACKFILLED: None})
+                    except gexc.NotFound:
+                        continue
+        return len(missing), (snaps[-1].id if len(snaps) == limit else None)
+
+    # notifications --------------------------------------------------------------------------
+    def _aged_notifications(self, read_before: datetime, unread_before: datetime
+                            ) -> Iterator[Any]:
+        group = self._client.collection_group("notifications")
+        for read, before in ((True, read_before), (False, unread_before)):
+            yield (group.where(filter=FieldFilter("read", "==", read))
+                   .where(filter=FieldFilter("created_at", "<", aware_utc(before)))
+                   .order_by("created_at"))
+
+    def count_prunable_notifications(self, *, read_before: datetime,
+                                     unread_before: datetime) -> int:
+        total = 0
+        for query in self._aged_notifications(read_before, unread_before):
+            result = query.count().get()
+            total += int(result[0][0].value) if result else 0
+        return total
+
+    def prune_notifications(self, *, read_before: datetime, unread_before: datetime,
+                            limit: int = 200) -> int:
+        check_listing(limit, 0, None, 1)
+        refs: list[Any] = []
+        for query in self._aged_notifications(read_before, unread_before):
+            if len(refs) >= limit:
+                break
+            refs += [s.reference for s in query.select([]).limit(limit - len(refs)).stream()]
+        self._delete(refs)
+        return len(refs)
+
+    # outbox ---------------------------------------------------------------------------------
+    def prune_outbox(self, created_before: datetime, *, limit: int = 200,
+                     after: Cursor | None = None, dry_run: bool = False) -> OutboxPruned:
+        check_listing(limit, 0, after, 1)
+        if limit == 0:
+            return OutboxPruned(0, 0, None)
+        query = (self._client.collection("outbox")
+                 .where(filter=FieldFilter("created_at", "<", aware_utc(created_before)))
+                 .order_by("created_at").order_by(DOC_ID))
+        if after is not None:
+            query = query.start_after({"created_at": aware_utc(after.created_at),
+                                       "__name__": doc_key(after.key[0])})
+        snaps = list(query.select(["created_at", "id"]).limit(limit).stream())
+        refs: list[Any] = []
+        events = deliveries = 0
+        for snap in snaps:
+            found = list(snap.reference.collection("deliveries").select(["state"]).stream())
+            if any(d.get("state") == "pending" for d in found):
+                continue
+            events += 1
+            deliveries += len(found)
+            refs += [d.reference for d in found] + [snap.reference]   # the event last
+        if not dry_run:
+            self._delete(refs)
+        more = None
+        if len(snaps) == limit:
+            last = snaps[-1]
+            more = Cursor(aware_utc(last.get("created_at")), (str(last.get("id")),))
+        return OutboxPruned(events, deliveries, more)
+
+    def _delete(self, refs: list[Any]) -> None:
+        for start in range(0, len(refs), _WRITES):
+            batch = self._client.batch()
+            for ref in refs[start:start + _WRITES]:
+                batch.delete(ref)
+            batch.commit()
