@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -114,7 +115,8 @@ class HousekeepingMixin(FirestoreConnection):
         more = None
         if len(snaps) == limit:
             last = snaps[-1]
-            more = Cursor(aware_utc(last.get("created_at")), (str(last.get("id")),))
+            event_id = (last.to_dict() or {}).get("id") or unquote(last.id)
+            more = Cursor(aware_utc(last.get("created_at")), (str(event_id),))
         return OutboxPruned(events, deliveries, more)
 
     def _delete(self, refs: list[Any]) -> None:
