@@ -3,6 +3,11 @@
 Every handler checks that the run belongs to ``current_user``; a foreign or missing run gets an
 ``automation_error`` to the asking socket only and changes nothing. Handlers never raise out:
 an unexpected error is logged and answered with ``automation_error``.
+
+The steering handlers also answer a client that asks for an acknowledgement (Flask-SocketIO
+sends a handler's return value as the ack): ``{ok: true, run_id, status}`` with the run's status
+after the request, or ``{ok: false, run_id?, error_type, message}``. A page can then tell a
+refusal from a request that never arrived, instead of taking any later event as the answer.
 """
 
 from __future__ import annotations
@@ -26,13 +31,26 @@ from storage.housekeeping import pruned_seq
 log = logging.getLogger(__name__)
 
 
+Ack = dict[str, Any]
+
+
 def _error(error_type: str, message: str, *, run_id: str | None = None,
-           recoverable: bool = False) -> None:
+           recoverable: bool = False) -> Ack:
+    """Emit ``automation_error`` to the asking socket and return the same refusal as an ack."""
+    refusal = _refusal(error_type, message, run_id)
     payload: dict[str, Any] = {"error_type": error_type, "message": message,
                                "recoverable": recoverable, "timestamp": timestamp()}
     if run_id:
         payload["run_id"] = run_id
     emit("automation_error", payload)          # inside a handler: to the asking socket only
+    return refusal
+
+
+def _refusal(error_type: str, message: str, run_id: str | None) -> Ack:
+    answer: Ack = {"ok": False, "error_type": error_type, "message": message}
+    if run_id:
+        answer["run_id"] = run_id
+    return answer
 
 
 def _run_id(data: Any) -> str | None:
@@ -40,40 +58,41 @@ def _run_id(data: Any) -> str | None:
     return run_id if isinstance(run_id, str) and run_id else None
 
 
-def _guarded(handler: Callable[[Any], None]) -> Callable[..., None]:
-    """Authenticated user required; no exception escapes a handler."""
+def _guarded(handler: Callable[[Any], Ack | None]) -> Callable[..., Ack | None]:
+    """Authenticated user required; no exception escapes a handler (its refusal is the ack)."""
 
     @functools.wraps(handler)
-    def wrapper(data: Any = None, *_: Any) -> None:
+    def wrapper(data: Any = None, *_: Any) -> Ack | None:
         try:
             if not current_user.is_authenticated:
-                _error("unauthorized", "login required")
-                return
-            handler(data)
+                return _error("unauthorized", "login required: sign in again")
+            return handler(data)
         except Exception:
             log.exception("socket handler %s failed", handler.__name__)
+            message = "the server could not handle that request"
             try:
-                _error("server_error", "the server could not handle that request",
-                       run_id=_run_id(data), recoverable=True)
+                return _error("server_error", message, run_id=_run_id(data), recoverable=True)
             except Exception:
                 log.exception("answering a failed socket handler failed")
+                return _refusal("server_error", message, _run_id(data))
 
     return wrapper
 
 
-def _steer(action: str, data: Any) -> None:
-    """pause/resume/cancel: the answer (automation_paused ...) goes to the user's room."""
+def _steer(action: str, data: Any) -> Ack:
+    """pause/resume/cancel: the events (automation_paused ...) go to the user's room; the ack
+    to the asker is the run's status after the request, or the refusal."""
     run_id = _run_id(data)
     if run_id is None:
-        _error("bad_request", "automation_id is required")
-        return
+        return _error("bad_request", "automation_id is required")
     manager = services().runs
     try:
-        getattr(manager, action)(run_id, current_user_id())
+        run = getattr(manager, action)(run_id, current_user_id())
     except RunNotFound:
-        _error("not_found", "run not found", run_id=run_id)
+        return _error("not_found", "run not found", run_id=run_id)
     except TransitionNotAllowed as exc:
-        _error("invalid_state", str(exc), run_id=run_id, recoverable=True)
+        return _error("invalid_state", str(exc), run_id=run_id, recoverable=True)
+    return {"ok": True, "run_id": run.id, "status": run.status}
 
 
 def on_connect(auth: Any = None) -> bool | None:
@@ -100,18 +119,18 @@ def on_connect(auth: Any = None) -> bool | None:
 
 
 @_guarded
-def on_pause(data: Any) -> None:
-    _steer("pause", data)
+def on_pause(data: Any) -> Ack:
+    return _steer("pause", data)
 
 
 @_guarded
-def on_resume(data: Any) -> None:
-    _steer("resume", data)
+def on_resume(data: Any) -> Ack:
+    return _steer("resume", data)
 
 
 @_guarded
-def on_cancel(data: Any) -> None:
-    _steer("cancel", data)
+def on_cancel(data: Any) -> Ack:
+    return _steer("cancel", data)
 
 
 @_guarded

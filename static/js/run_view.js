@@ -40,6 +40,7 @@
   var RUN_FINAL = { completed: true, cancelled: true, failed: true };
   var GAP_WAIT_MS = 2000;
   var REPORT_WAIT_MS = 400;
+  var CONTROL_ANSWER_MS = 8000;    // a pause/resume/cancel not acknowledged by then was lost
   var LOG_MAX = 1000;
 
   function num(v, dflt) { return typeof v === "number" && isFinite(v) ? v : dflt; }
@@ -484,6 +485,7 @@
     this.models = {};
     this.panels = {};
     this.loading = {};
+    this.loadFailed = {};       // run id -> the page says it could not be loaded
     this.socket = null;
     var self = this;
     (config.runs || []).forEach(function (r) { self.upsert(r); });
@@ -519,7 +521,6 @@
 
   LiveView.prototype.refresh = function (id) {
     var panel = this.panels[id];
-    if (panel && panel.busy) { var b = panel.busy; panel.busy = null; b(); }
     if (panel) panel.render();
     var empty = document.getElementById("tz-runs-empty");
     if (empty) empty.hidden = Object.keys(this.models).length > 0;
@@ -602,8 +603,34 @@
       if (!run.run_id) run.run_id = run.id || id;
       if (!self.wants(run) && !self.models[id]) return;
       self.upsert(run);
+      if (self.loadFailed[id]) { self.loadFailed[id] = false; self.pageNotice(""); }
       if (thenReplay !== false) self.replay(id);
-    }).catch(function () { delete self.loading[id]; });
+    }).catch(function (err) {
+      delete self.loading[id];
+      self.cannotLoad(id, err);
+    });
+  };
+
+  /* A run that could not be read over HTTP: said in its panel, or on the page when it has
+     none (the run page's run missing from the snapshot, a run announced by an event). */
+  LiveView.prototype.cannotLoad = function (id, err) {
+    var reason = (err && err.message) || "no answer";
+    var panel = this.panels[id];
+    if (panel) {
+      var line = "Could not read the run's stored state: " + reason + ".";
+      if (panel.notice && panel.notice.indexOf(line) < 0) line = panel.notice + "\n" + line;
+      panel.notice = line;
+      this.refresh(id);
+      return;
+    }
+    if (this.mode === "run" && String(id) !== String(this.runId)) return;
+    this.loadFailed[id] = true;
+    this.pageNotice("Run " + id + " could not be loaded: " + reason + ". Reload the page to try again.");
+  };
+
+  LiveView.prototype.pageNotice = function (text) {
+    var el = document.getElementById("tz-runs-error");
+    if (el) setText(el, text);
   };
 
   LiveView.prototype.onProgress = function (evt) {
@@ -681,10 +708,13 @@
       self.refresh(model.id);
     };
     if (action !== "retry" && this.socket && this.socket.connected) {
-      // The answer (automation_paused/... or automation_error) re-renders the panel.
-      panel.busy = done;
-      this.socket.emit(action + "_automation", { automation_id: model.id });
-      root.setTimeout(done, 5000);
+      // The server acknowledges with the run's new status or its refusal; no answer in time
+      // means the request (or its answer) was lost: the stored state is read over HTTP.
+      this.socket.timeout(CONTROL_ANSWER_MS).emit(action + "_automation", { automation_id: model.id },
+        function (err, answer) {
+          self.onControlAnswer(model, action, err ? null : answer);
+          done();
+        });
       return;
     }
     api("POST", "/api/runs/" + encodeURIComponent(model.id) + "/" + action, {}).then(function (run) {
@@ -696,6 +726,20 @@
       done();
       self.load(model.id, false);
     });
+  };
+
+  /* The ack of a socket control: null when none came in time (or the socket dropped). */
+  LiveView.prototype.onControlAnswer = function (model, action, answer) {
+    var panel = this.panels[model.id];
+    if (answer && answer.ok === true) {
+      if (typeof answer.status === "string" && answer.status) model.status = answer.status;
+    } else if (answer && answer.ok === false) {
+      panel.notice = String(answer.message || "The " + action + " request was refused.");
+    } else {
+      panel.notice = "The server did not answer the " + action + " request; showing the stored state.";
+    }
+    this.refresh(model.id);
+    this.load(model.id, false);    // the stored truth, whatever the answer said
   };
 
   function boot() {
