@@ -2,9 +2,9 @@
 
 ``flask --app main_portal_app tickzen prune [--dry-run] [--days N]`` runs one retention pass
 (``runner.retention``) and prints each run it removes (or would remove) the event log and
-files of, and how many notifications and outbox events go; ``tickzen usage EMAIL`` prints
-what one user's history holds on disk. The daily pass itself runs on the campaign scheduler
-of one instance (``RetentionJob``).
+files of, and how many notifications, outbox events and webhook attempts go; ``tickzen usage
+EMAIL`` prints what one user's history holds on disk. The daily pass itself runs on the
+campaign scheduler of one instance (``RetentionJob``).
 
 A one-off command builds the app as the server does but must not start its background work:
 recovering runs in the command's process would mark the live server's runs interrupted.
@@ -22,7 +22,13 @@ from flask.cli import AppGroup
 
 from portal.auth import normalise_email
 from portal.services import services
-from runner.retention import USAGE_SETTING, DiskUsage, Retention, RetentionReport
+from runner.retention import (
+    USAGE_SETTING,
+    WEBHOOK_ATTEMPTS_KEPT,
+    DiskUsage,
+    Retention,
+    RetentionReport,
+)
 
 tickzen = AppGroup("tickzen", help="TickZen housekeeping: retention and disk usage.")
 
@@ -109,7 +115,9 @@ def _summary(report: RetentionReport, verb: str) -> str:
     text += (f"\n{verb.capitalize()} {report.notifications} notifications (read before "
              f"{report.cutoff:%Y-%m-%d}, unread before {report.unread_cutoff:%Y-%m-%d}) and "
              f"{report.outbox_events} outbox events with {report.outbox_deliveries} "
-             f"finished deliveries.")
+             f"finished deliveries.\n{verb.capitalize()} {report.webhook_attempts} webhook "
+             f"delivery attempts from before {report.cutoff:%Y-%m-%d} (each webhook's newest "
+             f"{WEBHOOK_ATTEMPTS_KEPT} are kept).")
     for error in report.errors:
         text += f"\n{error}"
     return text

@@ -13,7 +13,9 @@ candidate again once it has finished anew (``HousekeepingStore.prune_run``).
 The same window bounds what notifications leave behind: a read notification goes once it is
 older than the window, an unread one after ``UNREAD_WINDOWS`` windows (a user away for a while
 still finds what happened, but one who never reads does not grow a table forever); an outbox
-event goes with its deliveries once it is older than the window and none of them is pending.
+event goes with its deliveries once it is older than the window and none of them is pending;
+a webhook's delivery attempts go once older than the window, but its newest
+``WEBHOOK_ATTEMPTS_KEPT`` stay, however old (what its log's API lists by default).
 
 ``RetentionJob`` does it daily on one instance of several: the store's ``jobs/retention``
 lease is claimed by compare-and-set, renewed while the job works, and released with the next
@@ -48,9 +50,10 @@ from storage.paging import Cursor
 log = logging.getLogger(__name__)
 
 JOB_NAME = "retention"
-BATCH = 200                              # runs (notifications, outbox events) per store call
+BATCH = 200                              # runs (or notifications, ...) per store call
 BACKFILL_BATCH = 500                     # runs the backfill reads per store call
 UNREAD_WINDOWS = 4                       # unread notifications are kept 4 retention windows
+WEBHOOK_ATTEMPTS_KEPT = 50               # each webhook's newest attempts stay (its API's page)
 BACKFILL_KEY = "runs_backfill"           # in the job's last_result: a resume token or "done"
 BACKFILL_DONE = "done"
 RUNS_PER_USAGE_PAGE = 500
@@ -101,7 +104,8 @@ class PrunedRun:
 @dataclass
 class RetentionReport:
     """What one pass did: the runs, and those it left (changed meanwhile, or a file error);
-    the notifications and outbox events (with their deliveries) it removed; the backfill."""
+    the notifications, outbox events (with their deliveries) and webhook attempts it removed;
+    the backfill."""
 
     cutoff: datetime
     dry_run: bool
@@ -113,6 +117,7 @@ class RetentionReport:
     notifications: int = 0
     outbox_events: int = 0
     outbox_deliveries: int = 0
+    webhook_attempts: int = 0
     backfilled: int = 0                 # run records given the prune fields
     backfill: str | None = None         # BACKFILL_DONE, or where it goes on (None: not run)
 
@@ -131,7 +136,8 @@ class RetentionReport:
                    "files_bytes": self.files_bytes, "skipped": self.skipped,
                    "errors": len(self.errors), "stopped": self.stopped,
                    "notifications": self.notifications, "outbox_events": self.outbox_events,
-                   "outbox_deliveries": self.outbox_deliveries, "backfilled": self.backfilled}
+                   "outbox_deliveries": self.outbox_deliveries,
+                   "webhook_attempts": self.webhook_attempts, "backfilled": self.backfilled}
         if self.backfill is not None:
             summary[BACKFILL_KEY] = self.backfill
         return summary
@@ -166,6 +172,19 @@ class DiskUsage:
                     datetime.fromisoformat(value["measured_at"]))
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def _in_batches(batch: Callable[[Any], Any], report: RetentionReport,
+                keep_going: Callable[[], bool]) -> None:
+    """Call ``batch`` (one bounded store call, counted into ``report``) from where the one
+    before it ended (None at first) until it returns None, asking ``keep_going`` (the job's
+    lease renewal) between calls; a refusal stops the pass."""
+    position = batch(None)
+    while position is not None:
+        if not keep_going():
+            report.stopped = True
+            return
+        position = batch(position)
 
 
 class Retention:
@@ -206,9 +225,9 @@ class Retention:
     def prune(self, now: datetime | None = None, *, dry_run: bool = False,
               keep_going: Callable[[], bool] = lambda: True) -> RetentionReport:
         """One pass. Each run: its events go (a compare-and-set: a run retried meanwhile is
-        left alone), then its workdir; then old notifications and finished outbox events, in
-        batches. ``dry_run`` only says what would go. ``keep_going`` is asked between runs
-        and batches (the job's lease renewal)."""
+        left alone), then its workdir; then old notifications, finished outbox events and old
+        webhook attempts, in batches. ``dry_run`` only says what would go. ``keep_going`` is
+        asked between runs and batches (the job's lease renewal)."""
         now = now or utcnow()
         report = RetentionReport(cutoff=self.cutoff(now), dry_run=dry_run,
                                  unread_cutoff=self.unread_cutoff(now))
@@ -245,40 +264,47 @@ class Retention:
                 report.skipped += 1
                 continue
             report.runs.append(record)
-        if self.enabled and not report.stopped:
-            self._prune_notifications(report, now, keep_going)
-        if self.enabled and not report.stopped:
-            self._prune_outbox(report, keep_going)
+        if self.enabled:
+            for batch in (self._notifications_batch(report, now), self._outbox_batch(report),
+                          self._webhook_attempts_batch(report)):
+                if report.stopped:
+                    break
+                _in_batches(batch, report, keep_going)
         return report
 
-    def _prune_notifications(self, report: RetentionReport, now: datetime,
-                             keep_going: Callable[[], bool]) -> None:
+    def _notifications_batch(self, report: RetentionReport, now: datetime
+                             ) -> Callable[[object], object]:
         bounds = {"read_before": report.cutoff, "unread_before": self.unread_cutoff(now)}
-        if report.dry_run:
-            report.notifications = self.store.count_prunable_notifications(**bounds)
-            return
-        while True:
+
+        def batch(_: object) -> object:
+            if report.dry_run:
+                report.notifications = self.store.count_prunable_notifications(**bounds)
+                return None
             deleted = self.store.prune_notifications(**bounds, limit=BATCH)
             report.notifications += deleted
-            if deleted < BATCH:
-                return
-            if not keep_going():
-                report.stopped = True
-                return
+            return True if deleted == BATCH else None          # a full batch: maybe more
 
-    def _prune_outbox(self, report: RetentionReport, keep_going: Callable[[], bool]) -> None:
-        after: Cursor | None = None
-        while True:
-            batch = self.store.prune_outbox(report.cutoff, limit=BATCH, after=after,
-                                            dry_run=report.dry_run)
-            report.outbox_events += batch.events
-            report.outbox_deliveries += batch.deliveries
-            if batch.after is None:
-                return
-            after = batch.after
-            if not keep_going():
-                report.stopped = True
-                return
+        return batch
+
+    def _outbox_batch(self, report: RetentionReport) -> Callable[[Cursor | None], object]:
+        def batch(after: Cursor | None) -> Cursor | None:
+            pruned = self.store.prune_outbox(report.cutoff, limit=BATCH, after=after,
+                                             dry_run=report.dry_run)
+            report.outbox_events += pruned.events
+            report.outbox_deliveries += pruned.deliveries
+            return pruned.after
+
+        return batch
+
+    def _webhook_attempts_batch(self, report: RetentionReport) -> Callable[[str | None], object]:
+        def batch(start: str | None) -> str | None:
+            pruned = self.store.prune_webhook_attempts(
+                report.cutoff, keep=WEBHOOK_ATTEMPTS_KEPT, limit=BATCH, start=start,
+                dry_run=report.dry_run)
+            report.webhook_attempts += pruned.attempts
+            return pruned.start
+
+        return batch
 
     def backfill(self, after: str | None = None,
                  keep_going: Callable[[], bool] = lambda: True) -> tuple[int, str | None]:
@@ -429,7 +455,7 @@ class RetentionJob:
             log.warning("retention: the lease went to another instance before this pass ended")
         self.last_report = report
         if report.runs or report.errors or report.notifications or report.outbox_events \
-                or report.backfilled:
+                or report.webhook_attempts or report.backfilled:
             log.info("retention: %s", report.summary())
         return report
 

@@ -6,11 +6,13 @@ claimed by compare-and-set when due, finished by its holder with the next due ti
 backends implement it). ``SeededRun`` is what the benchmarks' bulk seeding (``seed_runs``,
 not part of any protocol) takes. ``pruned_seq``, ``item_files_pruned`` and
 ``run_files_pruned`` read a run's prune marks the one way every page and count should, also
-for a run retried after retention pruned it.
+for a run retried after retention pruned it. ``walk_webhook_attempts`` is the batch of
+``prune_webhook_attempts`` both backends share: they differ only in how they count and delete.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -52,6 +54,46 @@ class OutboxPruned:
     events: int
     deliveries: int
     after: Cursor | None
+
+
+@dataclass(frozen=True)
+class WebhookAttemptsPruned:
+    """One batch of ``prune_webhook_attempts``: the attempts that went (or in a dry run would
+    go), and the webhook the next batch starts at (None: the walk reached the end)."""
+
+    attempts: int
+    start: str | None
+
+
+def walk_webhook_attempts(limit: int, keep: int, start: str | None, *,
+                          webhooks: Callable[[str | None, int], Sequence[str]],
+                          prunable: Callable[[str], int],
+                          delete: Callable[[str, int], int] | None) -> WebhookAttemptsPruned:
+    """One batch of ``prune_webhook_attempts``: the store's ``webhooks(start, limit + 1)`` (keys
+    in its walk order, from ``start`` on) each have their ``prunable`` attempts (old, beyond the
+    newest ``keep``) counted and, unless ``delete`` is None (a dry run), up to that many deleted,
+    at most ``limit`` in all. A webhook the batch could not finish is where the next one
+    starts, so one with years of hourly attempts is pruned over several batches, each under a
+    renewed lease."""
+    if limit < 0 or keep < 0:
+        raise ValueError("limit and keep must be >= 0")
+    if limit == 0:
+        return WebhookAttemptsPruned(0, start)
+    hooks = webhooks(start, limit + 1)
+    removed = 0
+    for position, webhook in enumerate(hooks[:limit]):
+        found = prunable(webhook)
+        if found <= 0:
+            continue
+        if delete is None:
+            removed += found
+            continue
+        gone = delete(webhook, min(found, limit - removed))
+        removed += gone
+        if removed >= limit:
+            rest = hooks[position:] if gone < found else hooks[position + 1:]
+            return WebhookAttemptsPruned(removed, rest[0] if rest else None)
+    return WebhookAttemptsPruned(removed, hooks[limit] if len(hooks) > limit else None)
 
 
 def pruned_seq(run: Run) -> int:
@@ -114,6 +156,15 @@ class HousekeepingStore(Store, Protocol):
         the Cursor ``after`` on ``(created_at, id)``) and delete each with its deliveries when
         none of them is pending (delivered or finally failed; a leased delivery is pending).
         Notifications are not touched (``prune_notifications``). ``dry_run``: count only."""
+
+    def prune_webhook_attempts(self, created_before: datetime, *, keep: int = 50,
+                               limit: int = 200, start: str | None = None,
+                               dry_run: bool = False) -> WebhookAttemptsPruned:
+        """Walk every user's webhooks from ``start`` (a key a batch returned; None: the first),
+        ``limit`` of them, and delete each one's delivery attempts created before
+        ``created_before`` except its newest ``keep`` (newest first as
+        ``list_webhook_attempts`` lists them), at most ``limit`` attempts in all. ``dry_run``:
+        count only."""
 
     # periodic jobs -------------------------------------------------------------------------
     def get_job(self, name: str) -> Job | None: ...

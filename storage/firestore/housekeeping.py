@@ -4,7 +4,11 @@ Notifications live under each user (``users/{uid}/notifications``), so retention
 with collection-group queries on ``(read, created_at)`` (a collection-group index in
 ``storage/firestore.indexes.json``). Outbox events are read oldest first, each with its
 deliveries; an event goes with them in a batch once none is pending (a final delivery never
-changes again, so nothing races the delete). Runs are pruned in ``runs``.
+changes again, so nothing races the delete). A webhook's delivery attempts
+(``users/{uid}/webhooks/{wid}/attempts``) are reached through ``webhook_ids`` (every webhook's
+owner, by id): two counts say how many are old beyond its newest ``keep``, and those go from
+right after the ``keep``-th newest (read in the same query order as the log's page), so an
+attempt that arrives meanwhile only keeps one more. Runs are pruned in ``runs``.
 
 Run documents written before the prune fields existed lack ``events_pruned_at``, and a
 Firestore ``== null`` filter matches only documents that store the field: ``backfill_runs``
@@ -24,11 +28,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from storage._common import aware_utc
 from storage._listing import check_listing
 from storage.firestore.connection import DOC_ID, FirestoreConnection, doc_key
-from storage.housekeeping import OutboxPruned
+from storage.firestore.notifications import newest_attempts_first
+from storage.housekeeping import OutboxPruned, WebhookAttemptsPruned, walk_webhook_attempts
 from storage.paging import Cursor
 
 _WRITES = 400                   # deletes (or updates) per batch commit
 _BACKFILLED = "events_pruned_at"
+
+
+def _count(query: Any) -> int:
+    result = query.count().get()
+    return int(result[0][0].value) if result else 0
 
 
 class HousekeepingMixin(FirestoreConnection):
@@ -71,11 +81,7 @@ class HousekeepingMixin(FirestoreConnection):
 
     def count_prunable_notifications(self, *, read_before: datetime,
                                      unread_before: datetime) -> int:
-        total = 0
-        for query in self._aged_notifications(read_before, unread_before):
-            result = query.count().get()
-            total += int(result[0][0].value) if result else 0
-        return total
+        return sum(_count(q) for q in self._aged_notifications(read_before, unread_before))
 
     def prune_notifications(self, *, read_before: datetime, unread_before: datetime,
                             limit: int = 200) -> int:
@@ -118,6 +124,44 @@ class HousekeepingMixin(FirestoreConnection):
             event_id = (last.to_dict() or {}).get("id") or unquote(last.id)
             more = Cursor(aware_utc(last.get("created_at")), (str(event_id),))
         return OutboxPruned(events, deliveries, more)
+
+    # webhooks' delivery attempts -------------------------------------------------------------
+    def prune_webhook_attempts(self, created_before: datetime, *, keep: int = 50,
+                               limit: int = 200, start: str | None = None,
+                               dry_run: bool = False) -> WebhookAttemptsPruned:
+        before = aware_utc(created_before)
+        logs: dict[str, Any] = {}           # webhook_ids document id -> its attempts
+
+        def webhooks(first: str | None, count: int) -> list[str]:
+            query = self._client.collection("webhook_ids").order_by(DOC_ID).select(["user_id"])
+            if first is not None:
+                query = query.start_at({"__name__": first})
+            for snap in query.limit(count).stream():
+                # A webhook's document id under its user is its webhook_ids document's id.
+                logs[snap.id] = (self._user(snap.get("user_id")).collection("webhooks")
+                                 .document(snap.id).collection("attempts"))
+            return list(logs)
+
+        def prunable(hook: str) -> int:
+            old = _count(logs[hook].where(filter=FieldFilter("created_at", "<", before)))
+            recent = _count(logs[hook]) - old if old else 0
+            return max(0, old - max(0, keep - recent))
+
+        def delete(hook: str, count: int) -> int:
+            aged = newest_attempts_first(logs[hook].where(
+                filter=FieldFilter("created_at", "<", before)))
+            if keep:
+                kept = list(newest_attempts_first(logs[hook]).select(["created_at", "attempt"])
+                            .limit(keep).stream())
+                if len(kept) < keep:
+                    return 0
+                aged = aged.start_after(kept[-1])
+            refs = [s.reference for s in aged.select([]).limit(count).stream()]
+            self._delete(refs)
+            return len(refs)
+
+        return walk_webhook_attempts(limit, keep, start, webhooks=webhooks, prunable=prunable,
+                                     delete=None if dry_run else delete)
 
     def _delete(self, refs: list[Any]) -> None:
         for start in range(0, len(refs), _WRITES):

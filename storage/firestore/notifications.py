@@ -66,6 +66,13 @@ def _webhook_ref(conn: FirestoreConnection, user_id: str, webhook_id: str
     return conn._user(user_id).collection("webhooks").document(doc_key(webhook_id))
 
 
+def newest_attempts_first(attempts: Any) -> Any:
+    """A webhook's attempts in the log's order (the one composite index of ``attempts``)."""
+    down = firestore.Query.DESCENDING
+    return (attempts.order_by("created_at", direction=down).order_by("attempt", direction=down)
+            .order_by(DOC_ID, direction=down))
+
+
 def read_outbox(conn: FirestoreConnection, t: firestore.Transaction,
                 events: Sequence[OutboxEvent]) -> list[PreparedEvent]:
     """The transaction's read step: the events not stored yet whose user exists."""
@@ -194,9 +201,8 @@ class NotificationsMixin(FirestoreConnection):
         check_page(limit, offset)
         if limit == 0:
             return []
-        query = (_webhook_ref(self, user_id, webhook_id).collection("attempts")
-                 .order_by("created_at", direction=firestore.Query.DESCENDING)
-                 .order_by("attempt", direction=firestore.Query.DESCENDING))
+        query = newest_attempts_first(_webhook_ref(self, user_id, webhook_id)
+                                      .collection("attempts"))
         if offset:
             query = query.offset(offset)
         return [from_doc(WebhookAttempt, s.to_dict()) for s in query.limit(limit).stream()]

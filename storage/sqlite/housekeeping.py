@@ -1,6 +1,7 @@
-"""SQLite retention of what the outbox leaves behind: old notifications and finished outbox
-events, deleted in bounded batches (each one short write transaction, so the portal's writes
-wait at most a batch). Runs are pruned in ``runs`` (``list_prunable_runs``, ``prune_run``).
+"""SQLite retention of what the outbox leaves behind: old notifications, finished outbox
+events and webhooks' old delivery attempts (each webhook's newest ones stay), deleted in bounded
+batches (each one short write transaction, so the portal's writes wait at most a batch). Runs
+are pruned in ``runs`` (``list_prunable_runs``, ``prune_run``).
 """
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ from datetime import datetime
 
 from storage._common import from_iso, to_iso
 from storage._listing import check_listing, cursor_values
-from storage.housekeeping import OutboxPruned
+from storage.housekeeping import OutboxPruned, WebhookAttemptsPruned, walk_webhook_attempts
 from storage.paging import Cursor
 from storage.sqlite.connection import SQLiteConnection
 
 _AGED_NOTIFICATIONS = ("SELECT id FROM notifications WHERE read = 1 AND created_at < ? "
                        "UNION ALL SELECT id FROM notifications WHERE read = 0 AND created_at < ?")
+
+# One webhook's attempts created before a time, except its newest ones (the log's own order).
+_AGED_ATTEMPTS = ("SELECT id FROM webhook_attempts WHERE webhook_id = ? AND created_at < ? "
+                  "AND id NOT IN (SELECT id FROM webhook_attempts WHERE webhook_id = ? "
+                  "ORDER BY created_at DESC, attempt DESC, id DESC LIMIT ?)")
 
 
 class HousekeepingMixin(SQLiteConnection):
@@ -68,3 +74,25 @@ class HousekeepingMixin(SQLiteConnection):
         last = rows[-1]
         more = Cursor(from_iso(last["created_at"]), (last["id"],)) if len(rows) == limit else None
         return OutboxPruned(len(gone), deliveries, more)
+
+    def prune_webhook_attempts(self, created_before: datetime, *, keep: int = 50,
+                               limit: int = 200, start: str | None = None,
+                               dry_run: bool = False) -> WebhookAttemptsPruned:
+        before = to_iso(created_before)
+        with self._tx() as db:
+            def webhooks(first: str | None, count: int) -> list[str]:
+                return [r["id"] for r in db.execute(
+                    "SELECT id FROM webhooks WHERE id >= ? ORDER BY id LIMIT ?",
+                    (first or "", count)).fetchall()]
+
+            def prunable(hook: str) -> int:
+                row = db.execute(f"SELECT count(*) FROM ({_AGED_ATTEMPTS})",
+                                 (hook, before, hook, keep)).fetchone()
+                return int(row[0])
+
+            def delete(hook: str, count: int) -> int:
+                return db.execute(f"DELETE FROM webhook_attempts WHERE id IN ({_AGED_ATTEMPTS} "
+                                  "LIMIT ?)", (hook, before, hook, keep, count)).rowcount
+
+            return walk_webhook_attempts(limit, keep, start, webhooks=webhooks,
+                                         prunable=prunable, delete=None if dry_run else delete)

@@ -2,13 +2,14 @@
 
 The emulator answers any query without indexes, so this test records the structured query of
 every listing the history issues (runs by each filter and both directions, with cursors and
-dates; ledger entries by kind and site; retention's candidates) and checks each against the
-file the way Firestore decides: single-field indexes serve a query with no equality filter
-and one ordered field, or equalities alone; otherwise each equality field must be covered by
-a listed composite index of (equality fields..., then exactly the query's order) — Firestore
-merges such indexes for several equalities. A collection-group query (retention's over every
-user's notifications) needs an index of collection-group scope: Firestore keeps none of
-those by itself.
+dates; ledger entries by kind and site; retention's candidates; a webhook's delivery log and
+retention's walk of it) and checks each against the file the way Firestore decides:
+single-field indexes serve a query with no equality filter and one ordered field, or
+equalities alone; otherwise a listed composite index of (equality fields..., then exactly the
+query's order) must cover each equality field, or the order alone when there is none —
+Firestore merges such indexes for several equalities. A collection-group query (retention's
+over every user's notifications) needs an index of collection-group scope: Firestore keeps
+none of those by itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from google.cloud.firestore_v1.query import Query
 from storage.paging import Cursor
 from tests.history.test_paging_contract import history, ledger
 from tests.storage.test_contract import make_site, make_user
+from tests.storage.test_contract_retention import hourly, webhook_with_attempts
 
 INDEX_FILE = Path(__file__).resolve().parents[2] / "storage" / "firestore.indexes.json"
 EQUALITY = {"EQUAL", "IN", "ARRAY_CONTAINS", "ARRAY_CONTAINS_ANY", "IS_NULL"}
@@ -76,7 +78,7 @@ def missing_index(collection: str, equal: frozenset[str], order: tuple[tuple[str
                 and {f for f, _ in fields[:len(fields) - len(order)]} <= equal
                 and all(o == "ASCENDING" for _, o in fields[:len(fields) - len(order)])]
     covered = {f for fields in covering for f, _ in fields[:len(fields) - len(order)]}
-    if covered >= equal and (covering or not group):
+    if covered >= equal and covering:
         return None
     return f"{collection}: {sorted(equal)} ordered by {order} (uncovered {sorted(equal - covered)})"
 
@@ -128,6 +130,12 @@ def test_every_history_query_has_its_index(firestore_store: Any, recorded: list[
     store.prune_outbox(T0, limit=10, after=Cursor(T0, ("e",)))
     store.backfill_runs(None, limit=10)
     store.backfill_runs("r", limit=10)
+    hook = webhook_with_attempts(store, user, hourly(4, T0))
+    store.list_webhook_attempts(user, hook, limit=2, offset=1)
+    for keep in (2, 0):                 # from after the newest kept, or from the newest
+        assert store.prune_webhook_attempts(T0 + timedelta(days=1), keep=keep,
+                                            limit=10).attempts == 2
+    store.prune_webhook_attempts(T0, limit=10, start=hook, dry_run=True)
     indexes = listed()
     missing = {m for s in recorded if (m := missing_index(*s, indexes))}
     assert recorded and not missing, "\n".join(sorted(missing))
@@ -147,6 +155,9 @@ def test_the_check_finds_a_missing_index() -> None:
     assert missing_index("runs", frozenset({"user_id", "kind"}), order, indexes)
     assert missing_index("runs", frozenset({"user_id"}), order[::-1], indexes)
     assert missing_index("posts", frozenset(), order, indexes) is None
+    newest = (("created_at", "DESCENDING"), ("attempt", "DESCENDING"))
+    assert missing_index("attempts", frozenset(), newest, indexes)   # two orders: a composite
+    assert missing_index("attempts", frozenset(), newest, {"attempts": [newest]}) is None
     by_age = (("created_at", "ASCENDING"),)
     assert missing_index("notifications" + GROUP_SCOPE, frozenset(), by_age, indexes)
     assert missing_index("notifications" + GROUP_SCOPE, frozenset({"read"}), by_age, {

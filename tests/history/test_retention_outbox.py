@@ -1,5 +1,6 @@
-"""The daily retention pass beyond runs: old notifications and finished outbox events go, in
-batches, counted in its report, its job result and the ``tickzen prune`` CLI; on Firestore its
+"""The daily retention pass beyond runs: old notifications, finished outbox events and old
+webhook attempts (each webhook's newest 50 stay) go, in batches, counted in its report, its job
+result and the ``tickzen prune`` CLI; on Firestore its
 first pass gives run documents written before ``events_pruned_at`` existed the field (under
 the job's lease, resumable), so they are pruned like any other.
 """
@@ -17,6 +18,7 @@ from runner.workdirs import Workdirs
 from storage.base import DeliveryOutcome, NewDelivery, OutboxEvent, Store, utcnow
 from tests.history.test_retention import cli_env, owner_of, seed_finished  # noqa: F401
 from tests.storage.test_contract import make_user
+from tests.storage.test_contract_retention import hourly, webhook_with_attempts
 
 T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 DAYS = 90
@@ -156,13 +158,71 @@ def test_the_prune_command_counts_notifications_and_outbox_events(
         history_of_notices(store, utcnow(), "notices@example.com")
     finally:
         store.close()
-    runner = CliRunner()
-    dry = runner.invoke(cli_env["cli"], ["tickzen", "prune", "--dry-run"])
-    assert dry.exit_code == 0, dry.output
-    assert "Would remove 2 notifications (read before " in dry.output
-    assert "3 outbox events with 6 finished deliveries" in dry.output
-    done = runner.invoke(cli_env["cli"], ["tickzen", "prune"])
-    assert done.exit_code == 0, done.output
-    assert "Removed 2 notifications" in done.output and "3 outbox events" in done.output
-    again = runner.invoke(cli_env["cli"], ["tickzen", "prune"])
-    assert "Removed 0 notifications" in again.output and "0 outbox events" in again.output
+    dry, done, again = prune_outputs(cli_env["cli"])
+    assert "Would remove 2 notifications (read before " in dry
+    assert "3 outbox events with 6 finished deliveries" in dry
+    assert "Removed 2 notifications" in done and "3 outbox events" in done
+    assert "Removed 0 notifications" in again and "0 outbox events" in again
+
+
+def prune_outputs(cli: Any) -> list[str]:
+    """What ``tickzen prune --dry-run`` and then ``tickzen prune`` twice print."""
+    outputs = []
+    for flags in (["--dry-run"], [], []):
+        result = CliRunner().invoke(cli, ["tickzen", "prune", *flags])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    return outputs
+
+
+def test_the_job_removes_old_webhook_attempts_but_each_webhooks_newest_50(
+        store: Store, tmp_path: Path) -> None:
+    ann, bob = make_user(store), make_user(store, "bob@example.com")
+    old = T0 - timedelta(days=DAYS + 1)
+    busy = webhook_with_attempts(store, ann, hourly(53, old))
+    quiet = webhook_with_attempts(store, bob, hourly(20, old))
+    retention = Retention(store, Workdirs(tmp_path / "work"), DAYS)
+    assert retention.prune(T0, dry_run=True).webhook_attempts == 3
+    assert len(store.list_webhook_attempts(ann, busy, limit=100)) == 53       # dry: nothing
+    report = RetentionJob(retention, "i1", clock=lambda: T0).run_due(T0)
+    assert report is not None and report.webhook_attempts == 3
+    assert store.get_job("retention").last_result["webhook_attempts"] == 3
+    assert len(store.list_webhook_attempts(ann, busy, limit=100)) == 50
+    assert len(store.list_webhook_attempts(bob, quiet, limit=100)) == 20
+    assert (report.notifications, report.outbox_events) == (0, 0)    # their events are new
+
+
+def test_a_pass_stops_between_webhook_attempt_batches_when_its_lease_is_lost(
+        store: Store, tmp_path: Path) -> None:
+    ann = make_user(store)
+    hook = webhook_with_attempts(store, ann, hourly(251, T0 - timedelta(days=DAYS + 1)))
+    retention = Retention(store, Workdirs(tmp_path / "work"), DAYS)
+    asked: list[str] = []
+
+    def lost() -> bool:
+        asked.append("renew")
+        return False
+
+    report = retention.prune(T0, keep_going=lost)
+    assert report.stopped and report.webhook_attempts == 200 and asked == ["renew"]
+    assert len(store.list_webhook_attempts(ann, hook, limit=200)) == 51
+    assert retention.prune(T0).webhook_attempts == 1                  # the next pass goes on
+    assert len(store.list_webhook_attempts(ann, hook, limit=200)) == 50
+
+
+def test_the_prune_command_counts_webhook_attempts(cli_env: dict[str, Any]  # noqa: F811
+                                                   ) -> None:
+    from storage.sqlite import SQLiteStore
+
+    now = utcnow()
+    store = SQLiteStore(cli_env["store_path"])
+    try:
+        user = make_user(store, "hooks@example.com")
+        webhook_with_attempts(store, user, hourly(52, now - timedelta(days=DAYS + 1)), at=now)
+    finally:
+        store.close()
+    dry, done, again = prune_outputs(cli_env["cli"])
+    assert "Would remove 2 webhook delivery attempts from before " in dry
+    assert "(each webhook's newest 50 are kept)" in dry
+    assert "Removed 2 webhook delivery attempts" in done
+    assert "Removed 0 webhook delivery attempts" in again

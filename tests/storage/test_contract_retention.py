@@ -4,10 +4,11 @@ backends (SQLite and the Firestore emulator).
 Notifications: read ones past the read bound go, unread ones only past the (longer) unread
 bound, every user's, in batches. Outbox events go with their deliveries once none is pending
 (a leased delivery is pending); their notifications stay, and an event id that comes back
-afterwards is written again. A retry of a pruned run clears ``events_pruned_at`` (so it is
-pruned again once it finishes anew) and keeps how far its events went. On Firestore, run
-documents written before ``events_pruned_at`` existed are invisible to the prune query until
-``backfill_runs`` gives them the field.
+afterwards is written again. A webhook's delivery attempts go once old, but never its newest
+50 (each webhook's own; every user's webhooks are walked, in batches). A retry of a pruned run
+clears ``events_pruned_at`` (so it is pruned again once it finishes anew) and keeps how far
+its events went. On Firestore, run documents written before ``events_pruned_at`` existed are
+invisible to the prune query until ``backfill_runs`` gives them the field.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.base import DeliveryOutcome, NewDelivery, NewItem, OutboxEvent, Run, Store
+from storage.base import (
+    DeliveryOutcome,
+    NewDelivery,
+    NewItem,
+    OutboxEvent,
+    Run,
+    Store,
+    Webhook,
+    WebhookAttempt,
+)
 from storage.housekeeping import item_files_pruned, pruned_seq, run_files_pruned
 from tests.storage.test_contract import make_user
 
@@ -137,6 +147,92 @@ def test_an_event_id_that_comes_back_after_retention_is_written_again(store: Sto
     [note] = store.list_notifications(ann)
     assert note.id == "item-failed-x" and note.created_at == again and not note.read
     assert {d.state for d in store.list_deliveries("item-failed-x")} == {"pending"}
+
+
+# webhooks' delivery attempts -----------------------------------------------------------------
+
+def log_attempts(store: Store, user_id: str, hook_id: str, times: list[datetime],
+                 tag: str = "a", at: datetime = T0) -> None:
+    """One logged delivery attempt to the webhook at each of ``times`` (an event each,
+    created ``at``, so the outbox's own retention leaves them)."""
+    store.add_outbox([OutboxEvent(id=f"{hook_id}-{tag}{n:03d}", user_id=user_id,
+                                  type="run.completed", title="Done", created_at=at,
+                                  deliveries=[NewDelivery("webhook", hook_id)])
+                      for n in range(len(times))])
+    claimed = {d.event_id: d for d in store.claim_deliveries(
+        "w", at, at + timedelta(minutes=5), limit=len(times) + 1)}
+    for n, when in enumerate(times):
+        delivery = claimed[f"{hook_id}-{tag}{n:03d}"]
+        store.finish_delivery(delivery, "w", DeliveryOutcome(
+            state="delivered", status=204, log=WebhookAttempt(
+                id=delivery.event_id, webhook_id=hook_id, user_id=user_id,
+                delivery_id=delivery.id, event_id=delivery.event_id, type="run.completed",
+                attempt=1, status_code=204, created_at=when)))
+
+
+def webhook_with_attempts(store: Store, user_id: str, times: list[datetime],
+                          at: datetime = T0) -> str:
+    hook = store.create_webhook(Webhook(id="", user_id=user_id, url="http://hook.test/h",
+                                        events=["run.completed"]))
+    log_attempts(store, user_id, hook.id, times, at=at)
+    return hook.id
+
+
+def hourly(count: int, last: datetime) -> list[datetime]:
+    """``count`` times an hour apart, the last at ``last``, oldest first."""
+    return [last - timedelta(hours=count - 1 - n) for n in range(count)]
+
+
+def attempt_ids(store: Store, user_id: str, hook_id: str) -> list[str]:
+    """The webhook's log, newest first, as its page lists it."""
+    return [a.id for a in store.list_webhook_attempts(user_id, hook_id, limit=200)]
+
+
+def prune_all_attempts(store: Store, limit: int, **kw: Any) -> tuple[int, int]:
+    """(attempts, batches) of a whole walk in batches of ``limit``."""
+    attempts = batches = 0
+    start = None
+    while True:
+        batch = store.prune_webhook_attempts(READ_BEFORE, limit=limit, start=start, **kw)
+        assert kw.get("dry_run") or batch.attempts <= limit
+        attempts, batches = attempts + batch.attempts, batches + 1
+        if batch.start is None:
+            return attempts, batches
+        start = batch.start
+
+
+def test_old_webhook_attempts_go_but_each_webhooks_newest_50_stay(store: Store) -> None:
+    ann, bob = make_user(store), make_user(store, "bob@example.com")
+    old, recent = READ_BEFORE - timedelta(days=1), READ_BEFORE + timedelta(days=3)
+    hooks = {"all-old": (ann, webhook_with_attempts(store, ann, hourly(53, old))),   # 3 go
+             "mixed": (ann, webhook_with_attempts(store, ann, hourly(4, old)
+                                                  + hourly(48, recent))),          # 2 go
+             "few": (ann, webhook_with_attempts(store, ann, hourly(10, old))),     # none
+             "bobs": (bob, webhook_with_attempts(store, bob, hourly(51, old))),    # 1 goes
+             "bobs-few": (bob, webhook_with_attempts(store, bob, hourly(30, old)))}
+
+    def logs() -> dict[str, list[str]]:
+        return {name: attempt_ids(store, *owned) for name, owned in hooks.items()}
+
+    before = logs()
+    assert prune_all_attempts(store, 2, dry_run=True)[0] == 6
+    assert logs() == before                                           # a dry run deletes none
+    pruned, batches = prune_all_attempts(store, 2)
+    assert pruned == 6 and batches >= 3                               # 2 a batch at the most
+    after = logs()
+    for name in ("all-old", "mixed", "bobs"):                         # each one's newest 50
+        assert after[name] == before[name][:50]
+    assert after["few"] == before["few"] and after["bobs-few"] == before["bobs-few"]
+    assert prune_all_attempts(store, 100) == (0, 1)                   # done once
+
+    # a new attempt pushes the oldest kept one out of the newest 50: it goes the next time
+    ann_hook = hooks["all-old"][1]
+    log_attempts(store, ann, ann_hook, [T0], tag="new")
+    assert prune_all_attempts(store, 100) == (1, 1)
+    assert attempt_ids(store, ann, ann_hook) == [f"{ann_hook}-new000"] + before["all-old"][:49]
+    smaller = store.prune_webhook_attempts(READ_BEFORE, keep=10, limit=200)
+    assert (smaller.attempts, smaller.start) == (40 + 2 + 0 + 40 + 20, None)
+    assert attempt_ids(store, *hooks["mixed"]) == before["mixed"][:48]   # all of them recent
 
 
 # a retry of a pruned run ---------------------------------------------------------------------
