@@ -23,7 +23,7 @@ from portal.quotas import WEBHOOKS, QuotaReached
 from portal.services import services
 from runner.notifications import EVENT_TYPES
 from runner.webhook_sender import new_secret
-from storage.base import Webhook, WebhookAttempt
+from storage.notification_records import Webhook, WebhookAttempt
 
 bp = Blueprint("webhooks", __name__)
 

@@ -30,17 +30,8 @@ from runner.mailer import Mailer, MailError, compose
 from runner.notifications import Notices, notification_payload
 from runner.progress import Emit, user_room
 from runner.webhook_sender import WebhookSender, payload
-from storage.base import (
-    ConflictError,
-    Delivery,
-    DeliveryOutcome,
-    NotFoundError,
-    OutboxEvent,
-    Store,
-    StoreError,
-    WebhookAttempt,
-    utcnow,
-)
+from storage.base import ConflictError, NotFoundError, Store, StoreError, utcnow
+from storage.notification_records import Delivery, DeliveryOutcome, OutboxEvent, WebhookAttempt
 from storage.secrets import SecretsError
 
 log = logging.getLogger(__name__)

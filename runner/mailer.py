@@ -18,7 +18,7 @@ from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from storage.base import OutboxEvent
+from storage.notification_records import OutboxEvent
 
 SCHEMES = {"smtp": ("plain", 25), "smtps": ("ssl", 465), "smtp+starttls": ("starttls", 587)}
 ITEMS_IN_MAIL = 50

@@ -17,18 +17,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from automation_scripts.publishing import AuthError, LimitReached
-from storage.base import (
-    Campaign,
-    Fire,
-    NewDelivery,
-    Notification,
-    OutboxEvent,
-    Run,
-    Store,
-    User,
-    Webhook,
-    utcnow,
-)
+from storage.base import Campaign, Fire, Run, Store, User, utcnow
+from storage.notification_records import NewDelivery, Notification, OutboxEvent, Webhook
 
 log = logging.getLogger(__name__)
 

@@ -16,19 +16,21 @@ from storage.base import (
     RUN_STATES,
     ApiToken,
     Campaign,
-    Delivery,
     Fire,
     Item,
     LedgerEntry,
-    Notification,
-    OutboxEvent,
     Run,
     Site,
     User,
+)
+from storage.housekeeping import Job
+from storage.notification_records import (
+    Delivery,
+    Notification,
+    OutboxEvent,
     Webhook,
     WebhookAttempt,
 )
-from storage.housekeeping import Job
 
 # Fields a caller may not set through update_*/transition_* ``changes``: identities, the status
 # (only a compare-and-set changes it) and the counters the store keeps itself.

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from storage._common import aware_utc, jsonable, new_id
-from storage.base import (
+from storage.notification_records import (
     DELIVERY_CHANNELS,
     DELIVERY_STATES,
     Delivery,

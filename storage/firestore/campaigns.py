@@ -26,13 +26,13 @@ from storage.base import (
     Fire,
     NewItem,
     NotFoundError,
-    OutboxEvent,
     Run,
     utcnow,
 )
 from storage.firestore.connection import DOC_ID, FirestoreConnection, from_doc, to_doc
 from storage.firestore.notifications import read_outbox, write_outbox
 from storage.firestore.runs import RunsMixin
+from storage.notification_records import OutboxEvent
 
 
 class CampaignsMixin(RunsMixin, FirestoreConnection):

@@ -35,12 +35,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from storage._common import TIME_FIELDS, aware_utc, dumps
-from storage.base import (
-    Item,
-    LedgerEntry,
-    OutboxEvent,
-    StoreError,
-)
+from storage.base import Item, LedgerEntry, StoreError
+from storage.notification_records import OutboxEvent
 
 T = TypeVar("T")
 

@@ -29,20 +29,17 @@ from storage._outbox import (
     prepare_events,
     webhook_attempt_record,
 )
-from storage.base import (
-    ConflictError,
+from storage.base import ConflictError, DuplicateError, NotFoundError, utcnow
+from storage.firestore.connection import DOC_ID, FirestoreConnection, doc_key, from_doc, to_doc
+from storage.notification_records import (
     Delivery,
     DeliveryOutcome,
-    DuplicateError,
     NewDelivery,
-    NotFoundError,
     Notification,
     OutboxEvent,
     Webhook,
     WebhookAttempt,
-    utcnow,
 )
-from storage.firestore.connection import DOC_ID, FirestoreConnection, doc_key, from_doc, to_doc
 
 BATCH_MAX = 400                 # writes per batch when marking many notifications read
 

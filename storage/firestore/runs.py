@@ -33,13 +33,13 @@ from storage.base import (
     Item,
     NewItem,
     NotFoundError,
-    OutboxEvent,
     Run,
     utcnow,
 )
 from storage.firestore.connection import DOC_ID, doc_key, encode, from_doc, to_doc
 from storage.firestore.day_totals import COUNTED_ITEMS, IN_TOTALS, DayTotalsMixin, run_share
 from storage.firestore.notifications import read_outbox, write_outbox
+from storage.notification_records import OutboxEvent
 from storage.paging import Cursor
 
 _DELETE_BATCH = 400         # deletes per commit when a run's events are pruned

@@ -17,10 +17,10 @@ from storage.base import (
     Fire,
     NewItem,
     NotFoundError,
-    OutboxEvent,
     Run,
     utcnow,
 )
+from storage.notification_records import OutboxEvent
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
 from storage.sqlite.notifications import write_outbox
 from storage.sqlite.runs import RunsMixin

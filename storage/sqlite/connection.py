@@ -24,22 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from storage._common import TIME_FIELDS, dumps, from_iso, to_iso
-from storage.base import (
-    ApiToken,
-    Campaign,
+from storage.base import ApiToken, Campaign, Fire, Item, LedgerEntry, Run, Site, User
+from storage.housekeeping import Job
+from storage.notification_records import (
     Delivery,
-    Fire,
-    Item,
-    LedgerEntry,
     Notification,
     OutboxEvent,
-    Run,
-    Site,
-    User,
     Webhook,
     WebhookAttempt,
 )
-from storage.housekeeping import Job
 
 BUSY_TIMEOUT_MS = 30_000
 

@@ -22,18 +22,15 @@ from storage._outbox import (
     prepare_events,
     webhook_attempt_record,
 )
-from storage.base import (
-    ConflictError,
+from storage.base import ConflictError, DuplicateError, NotFoundError, utcnow
+from storage.notification_records import (
     Delivery,
     DeliveryOutcome,
-    DuplicateError,
     NewDelivery,
-    NotFoundError,
     Notification,
     OutboxEvent,
     Webhook,
     WebhookAttempt,
-    utcnow,
 )
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
 

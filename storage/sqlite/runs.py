@@ -37,10 +37,10 @@ from storage.base import (
     Item,
     NewItem,
     NotFoundError,
-    OutboxEvent,
     Run,
     utcnow,
 )
+from storage.notification_records import OutboxEvent
 from storage.paging import Cursor
 from storage.sqlite.connection import SQLiteConnection, decode, insert, set_columns
 from storage.sqlite.notifications import write_outbox

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from runner.retention import BACKFILL_DONE, BACKFILL_KEY, Retention, RetentionJob
 from runner.workdirs import Workdirs
-from storage.base import DeliveryOutcome, NewDelivery, OutboxEvent, Store, utcnow
+from storage.base import Store, utcnow
+from storage.notification_records import DeliveryOutcome, NewDelivery, OutboxEvent
 from tests.history.test_retention import cli_env, owner_of, seed_finished  # noqa: F401
 from tests.storage.test_contract import make_user
 from tests.storage.test_contract_retention import hourly, webhook_with_attempts

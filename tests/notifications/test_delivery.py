@@ -17,7 +17,8 @@ from runner.delivery import DeliveryWorker, parse_retry_seconds
 from runner.mailer import Mailer
 from runner.notifications import Notices
 from runner.webhook_sender import WebhookSender, new_secret
-from storage.base import NewItem, Run, Store, Webhook, utcnow
+from storage.base import NewItem, Run, Store, utcnow
+from storage.notification_records import Webhook
 from storage.secrets import SecretBox
 from tests.notifications.conftest import Clock, Emitted, Owner, make_owner, make_run
 from tests.notifications.receivers import Answer

@@ -10,21 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage.base import (
-    Campaign,
-    ConflictError,
+from storage.base import Campaign, ConflictError, Fire, NewItem, NotFoundError, Run, Store, utcnow
+from storage.notification_records import (
     DeliveryOutcome,
-    Fire,
     NewDelivery,
-    NewItem,
-    NotFoundError,
     OutboxEvent,
-    Run,
-    Store,
     Webhook,
     WebhookAttempt,
     delivery_id,
-    utcnow,
 )
 from tests.notifications.conftest import make_owner, make_run
 

@@ -14,7 +14,8 @@ from standardwebhooks import Webhook as Verifier
 
 from main_portal_app import socketio_of
 from portal.services import services
-from storage.base import NewDelivery, NewItem, OutboxEvent, Run, Site
+from storage.base import NewItem, Run, Site
+from storage.notification_records import NewDelivery, OutboxEvent
 from tests.conftest import AuthActions
 from tests.notifications.receivers import Answer
 

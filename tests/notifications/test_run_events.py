@@ -14,7 +14,8 @@ from runner.campaigns import CampaignService
 from runner.manager import RunManager
 from runner.notifications import DEFAULT_EMAIL_EVENTS, Notices, event_key
 from runner.publishing import PublishingService
-from storage.base import NewDelivery, NewItem, OutboxEvent, Run, Site, Store, Webhook
+from storage.base import NewItem, Run, Site, Store
+from storage.notification_records import NewDelivery, OutboxEvent, Webhook
 from storage.secrets import SecretBox
 from tests.notifications.conftest import Clock, Emitted, Owner, make_owner
 from tests.support.test_automations import RecordingPublisher, TestAutomation

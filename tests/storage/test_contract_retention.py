@@ -16,17 +16,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.base import (
+from storage.base import NewItem, Run, Store
+from storage.housekeeping import item_files_pruned, pruned_seq, run_files_pruned
+from storage.notification_records import (
     DeliveryOutcome,
     NewDelivery,
-    NewItem,
     OutboxEvent,
-    Run,
-    Store,
     Webhook,
     WebhookAttempt,
 )
-from storage.housekeeping import item_files_pruned, pruned_seq, run_files_pruned
 from tests.storage.test_contract import make_user
 
 T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
