@@ -22,6 +22,7 @@ from portal.errors import InvalidRequest, NotFound
 from portal.quotas import WEBHOOKS, QuotaReached
 from portal.services import services
 from runner.notifications import EVENT_TYPES
+from runner.retention import WEBHOOK_ATTEMPTS_KEPT
 from runner.webhook_sender import new_secret
 from storage.notification_records import Webhook, WebhookAttempt
 
@@ -216,5 +217,6 @@ def page_test(webhook_id: str) -> Response:
 @login_required
 def page_log(webhook_id: str) -> str:
     hook = owned_webhook(webhook_id)
-    rows = services().store.list_webhook_attempts(hook.user_id, hook.id, 100, 0)
+    # The newest attempts retention always keeps, however old: the log never shows a gap.
+    rows = services().store.list_webhook_attempts(hook.user_id, hook.id, WEBHOOK_ATTEMPTS_KEPT, 0)
     return render_template("webhooks/log.html", hook=hook, attempts=rows)
