@@ -59,3 +59,27 @@ def log_lines(page: Page, run_id: str) -> list[str]:
 
 def expect_connected(page: Page) -> None:
     expect(page.locator("#tz-connection")).to_have_attribute("data-state", "connected")
+
+
+def start_gated_run(page: Page, site_id: str, gate: Any, items: Any = ("one", "two")) -> str:
+    """A test run whose first item waits at the closed ``gate`` folder (no events meanwhile)."""
+    answer = api_post(page, "/api/runs", {"kind": "test", "site_id": site_id,
+                                          "items": list(items),
+                                          "options": {"gate": str(gate), "steps": 1}})
+    assert answer.status == 202, answer.text()
+    return answer.json()["run_id"]
+
+
+def open_gated_run(page: Page, server: Any, tmp_path: Any, prefix: str) -> tuple[str, Any]:
+    """A new user's gated run, open on its run page with its first item processing:
+    (run id, its panel)."""
+    site = local_site_in_store(server, register(page, prefix))
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    run_id = start_gated_run(page, site.id, gate)
+    page.goto(f"/runs/{run_id}")
+    expect_connected(page)
+    run = panel(page, run_id)
+    expect(run.locator('.tz-card[data-key="one-test"]')).to_have_attribute(
+        "data-status", "processing")
+    return run_id, run

@@ -7,7 +7,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import api_post, expect_connected, local_site_in_store, panel, register
+from tests.browser.helpers import (
+    api_post,
+    expect_connected,
+    local_site_in_store,
+    open_gated_run,
+    panel,
+    register,
+    start_gated_run,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,32 +31,10 @@ DROP_PAUSE_REQUESTS = """() => {
 }"""
 
 
-def _held_run(page, site_id: str, gate) -> str:
-    """A run whose first item waits at a closed gate (no events while it waits)."""
-    answer = api_post(page, "/api/runs", {"kind": "test", "site_id": site_id,
-                                          "items": ["one", "two"],
-                                          "options": {"gate": str(gate), "steps": 1}})
-    assert answer.status == 202, answer.text()
-    return answer.json()["run_id"]
-
-
-def _open_held(page, live_server, tmp_path, prefix: str):
-    site = local_site_in_store(live_server, register(page, prefix))
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    run_id = _held_run(page, site.id, gate)
-    page.goto(f"/runs/{run_id}")
-    expect_connected(page)
-    run = panel(page, run_id)
-    expect(run.locator('.tz-card[data-key="one-test"]')).to_have_attribute(
-        "data-status", "processing")
-    return run_id, run
-
-
 def test_a_lost_pause_request_is_said_and_the_stored_state_shown(live_server, new_page,
                                                                  tmp_path):
     page, _ = new_page(live_server.url)
-    run_id, run = _open_held(page, live_server, tmp_path, "lostpause")
+    run_id, run = open_gated_run(page, live_server, tmp_path, "lostpause")
     page.evaluate(DROP_PAUSE_REQUESTS)
     pause = run.get_by_role("button", name="Pause")
     pause.click()
@@ -70,7 +56,7 @@ def test_a_lost_pause_request_is_said_and_the_stored_state_shown(live_server, ne
 
 def test_a_refused_resume_shows_the_servers_reason(live_server, new_page, tmp_path):
     page, _ = new_page(live_server.url)
-    run_id, run = _open_held(page, live_server, tmp_path, "refused")
+    run_id, run = open_gated_run(page, live_server, tmp_path, "refused")
     # The page's view goes stale (as when another tab resumed it a moment ago): it shows the
     # run paused while the server has it running.
     page.evaluate("""id => {
@@ -94,7 +80,7 @@ def test_a_run_the_page_cannot_read_is_named_on_the_page(live_server, new_page, 
     watch.allow_console("net::ERR_FAILED")
     gate = tmp_path / "gate"
     gate.mkdir()
-    run_id = _held_run(page, site.id, gate)      # announced to the page by its first event
+    run_id = start_gated_run(page, site.id, gate)      # announced to the page by its first event
     notice = page.locator("#tz-runs-error")
     expect(notice).to_have_text(
         f"Run {run_id} could not be loaded: Failed to fetch. Reload the page to try again.")

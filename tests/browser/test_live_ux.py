@@ -11,24 +11,17 @@ from openpyxl import Workbook
 from playwright.sync_api import expect
 
 from tests.browser.helpers import (
-    api_post,
     card_states,
     expect_connected,
     local_site_in_store,
     log_lines,
+    open_gated_run,
     panel,
     register,
+    start_gated_run,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _start_gated(page, site_id: str, gate, items=("one", "two")) -> str:
-    answer = api_post(page, "/api/runs", {"kind": "test", "site_id": site_id,
-                                          "items": list(items),
-                                          "options": {"gate": str(gate), "steps": 1}})
-    assert answer.status == 202, answer.text()
-    return answer.json()["run_id"]
 
 
 def _wait_for_status(page, run_id: str, status: str, limit: float = 60) -> None:
@@ -43,15 +36,8 @@ def _wait_for_status(page, run_id: str, status: str, limit: float = 60) -> None:
 
 def test_reconnect_catches_up_with_nothing_lost_or_doubled(live_server, new_page, tmp_path):
     page, _ = new_page(live_server.url)
-    site = local_site_in_store(live_server, register(page, "reconnect"))
+    run_id, run = open_gated_run(page, live_server, tmp_path, "reconnect")
     gate = tmp_path / "gate"
-    gate.mkdir()
-    run_id = _start_gated(page, site.id, gate)
-    page.goto(f"/runs/{run_id}")
-    expect_connected(page)
-    run = panel(page, run_id)
-    expect(run.locator('.tz-card[data-key="one-test"]')).to_have_attribute(
-        "data-status", "processing")
 
     # The browser loses the socket; the run finishes meanwhile.
     page.evaluate("window.tickzenView.socket.disconnect()")
@@ -95,7 +81,7 @@ def test_small_screen_and_keyboard(live_server, new_page, tmp_path, artifacts):
     site = local_site_in_store(live_server, register(page, "mobile"))
     gate = tmp_path / "gate"
     gate.mkdir()
-    run_id = _start_gated(page, site.id, gate, items=("a-very-long-item-name-" * 4, "two"))
+    run_id = start_gated_run(page, site.id, gate, items=("a-very-long-item-name-" * 4, "two"))
     for path in ("/automation/stock", "/automation/earnings", "/history", f"/runs/{run_id}"):
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
@@ -196,7 +182,7 @@ def test_dashboard_shows_a_run_started_elsewhere_live(live_server, new_page, tmp
     expect(page.locator("#tz-runs-empty")).to_be_visible()
     gate = tmp_path / "gate"
     gate.mkdir()
-    run_id = _start_gated(page, site.id, gate)          # as if from another tab
+    run_id = start_gated_run(page, site.id, gate)          # as if from another tab
     run = panel(page, run_id)
     expect(run.locator(".tz-run-status")).to_have_text("Running")
     expect(page.locator("#tz-runs-empty")).to_be_hidden()

@@ -17,13 +17,18 @@ from tests.conftest import AuthActions
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
+def engine_settings(tmp_path: Path, **changes: object) -> dict[str, object]:
+    """An app with its runner started and the test automations, its files under tmp_path."""
+    return {"TICKZEN_START_RUNNER": True,
+            "TICKZEN_EXTRA_AUTOMATIONS": "tests.support.test_automations",
+            "TICKZEN_ARCHIVE_DIR": str(tmp_path / "archive"),
+            "TICKZEN_WORKDIR": str(tmp_path / "work"), "TICKZEN_MAX_ITEMS": 5,
+            "PROGRESS_MAX_PER_SECOND": 50, **changes}
+
+
 @pytest.fixture
 def engine_app(make_app, tmp_path: Path) -> Flask:
-    return make_app(TICKZEN_START_RUNNER=True,
-                    TICKZEN_EXTRA_AUTOMATIONS="tests.support.test_automations",
-                    TICKZEN_ARCHIVE_DIR=str(tmp_path / "archive"),
-                    TICKZEN_WORKDIR=str(tmp_path / "work"), TICKZEN_MAX_ITEMS=5,
-                    PROGRESS_MAX_PER_SECOND=50)
+    return make_app(**engine_settings(tmp_path))
 
 
 class Member:

@@ -12,18 +12,14 @@ import pytest
 from flask import Flask
 
 from tests.engine.conftest import wait_status
-from tests.engine.test_api_socket import Member, events
+from tests.engine.test_api_socket import Member, engine_settings, events
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
 def runner_app(make_app, tmp_path: Path) -> Flask:
-    return make_app(TICKZEN_START_RUNNER=True,
-                    TICKZEN_EXTRA_AUTOMATIONS="tests.support.test_automations",
-                    TICKZEN_ARCHIVE_DIR=str(tmp_path / "archive"),
-                    TICKZEN_WORKDIR=str(tmp_path / "work"), TICKZEN_MAX_ITEMS=5,
-                    TICKZEN_MAX_RUNS_PER_USER=1, PROGRESS_MAX_PER_SECOND=50)
+    return make_app(**engine_settings(tmp_path, TICKZEN_MAX_RUNS_PER_USER=1))
 
 
 def held_run(member: Member, tmp_path: Path) -> str:

@@ -291,15 +291,20 @@ def test_only_leaving_a_finished_state_clears_the_prune_mark(store: Store) -> No
     assert fresh.events_pruned_at is None and fresh.events_pruned_seq == 0
 
 
+def backfill_all(store: Store, limit: int) -> tuple[int, int]:
+    """``backfill_runs`` until the walk ends: (documents fixed, batches)."""
+    fixed, after, batches = 0, None, 0
+    while True:
+        count, after = store.backfill_runs(after, limit=limit)
+        fixed, batches = fixed + count, batches + 1
+        if after is None:
+            return fixed, batches
+
+
 def test_every_run_is_found_by_the_prune_query_after_the_backfill(store: Store) -> None:
     ann = make_user(store)
     runs = [finished(store, ann, READ_BEFORE - timedelta(days=d)) for d in (3, 2, 1)]
-    fixed, after, walked = 0, None, 0
-    while True:
-        count, after = store.backfill_runs(after, limit=2)
-        fixed, walked = fixed + count, walked + 1
-        if after is None:
-            break
+    fixed, walked = backfill_all(store, limit=2)
     assert fixed == 0 and walked <= 2                    # new records have every field
     assert [r.id for r in store.list_prunable_runs(READ_BEFORE)] == [r.id for r in runs]
 
@@ -322,12 +327,7 @@ def test_firestore_run_documents_without_the_field_are_found_once_backfilled(
         assert store.get_run(run_id).events_pruned_seq == 0       # read with the defaults
     assert {r.id for r in store.list_prunable_runs(READ_BEFORE)} == \
         {runs[1].id, runs[3].id}                                   # the old ones are unseen
-    fixed, after, batches = 0, None, 0
-    while True:
-        count, after = store.backfill_runs(after, limit=3)
-        fixed, batches = fixed + count, batches + 1
-        if after is None:
-            break
+    fixed, batches = backfill_all(store, limit=3)
     assert fixed == 2 and batches == 2
     assert store._run(runs[0].id).get().to_dict()["events_pruned_at"] is None
     assert [r.id for r in store.list_prunable_runs(READ_BEFORE)] == [r.id for r in runs]
