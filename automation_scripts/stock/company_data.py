@@ -17,8 +17,6 @@ benchmark is synthesised that moves partly with the stock, labelled demo too.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +34,15 @@ from automation_scripts.stock.fundamentals import (
 )
 from automation_scripts.stock.market_data import (
     CsvProvider,
+    NoAnswer,
     PriceHistory,
     PriceProvider,
     ProviderError,
     RecordedProvider,
+    call_within,
     clean_prices,
     find_columns,
+    probe_error,
     read_price_table,
     stable_seed,
 )
@@ -83,35 +84,22 @@ class YahooCompanyData:
         self.on_wait = on_wait
 
     def company(self, ticker: str, last_close: float | None, as_of: str) -> CompanyData:
-        if self.probe is not None:
-            try:
-                with socket.create_connection(self.probe, timeout=self.probe_timeout):
-                    pass
-            except OSError as exc:
-                raise ProviderError(f"Yahoo Finance is unreachable ({type(exc).__name__})"
-                                    ) from exc
+        unreachable = probe_error(self.probe, self.probe_timeout)
+        if unreachable is not None:
+            raise ProviderError(f"Yahoo Finance is unreachable ({type(unreachable).__name__})"
+                                ) from unreachable
         if self.window is not None:          # two requests: the info and the dividends
             self.window.acquire(self.on_wait)
             self.window.acquire(self.on_wait)
-        box: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                box["answer"] = self.fetch(ticker, self.timeout)
-            except BaseException as exc:  # noqa: BLE001 - carried to the caller below
-                box["error"] = exc
-
-        worker = threading.Thread(target=work, name=f"yahoo-info-{ticker}", daemon=True)
-        worker.start()
-        worker.join(self.timeout)
-        if worker.is_alive():
+        try:
+            info, dividends = call_within(self.timeout, f"yahoo-info-{ticker}",
+                                          lambda: self.fetch(ticker, self.timeout))
+        except NoAnswer:
             raise ProviderError(f"Yahoo Finance did not answer within {self.timeout:.0f} s "
-                                f"for {ticker}'s company data")
-        if "error" in box:
-            exc = box["error"]
+                                f"for {ticker}'s company data") from None
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a ProviderError
             raise ProviderError(f"Yahoo Finance's company data for {ticker} failed: "
                                 f"{type(exc).__name__}: {str(exc)[:160]}") from exc
-        info, dividends = box["answer"]
         return company_from_info(info if isinstance(info, dict) else {}, dividends,
                                  source="yahoo", last_close=last_close, as_of=as_of)
 

@@ -333,6 +333,44 @@ def _yfinance_download(ticker: str, years: int, timeout: float) -> pd.DataFrame:
                                      timeout=timeout, raise_errors=True)
 
 
+class NoAnswer(Exception):
+    """``call_within``'s call did not return in time (it goes on, unwaited, on its thread)."""
+
+
+def call_within(seconds: float, name: str, call: Callable[[], Any]) -> Any:
+    """``call()`` on a daemon thread named ``name``, waited for at most ``seconds``: yfinance
+    has no overall deadline, and a hanging request must cost an item its time, not a run its
+    thread. Returns what it returned, raises what it raised, or NoAnswer."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["answer"] = call()
+        except BaseException as exc:  # noqa: BLE001 - carried to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise NoAnswer(name)
+    if "error" in box:
+        raise box["error"]
+    return box.get("answer")
+
+
+def probe_error(probe: tuple[str, int] | None, timeout: float) -> OSError | None:
+    """Why a TCP connection to ``probe`` (host, port) failed within ``timeout``; None when it
+    connected or there is no probe. A fast, clear "offline" before a slow library call."""
+    if probe is None:
+        return None
+    try:
+        with socket.create_connection(probe, timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc
+
+
 class YahooProvider:
     """Yahoo Finance through yfinance, never hanging.
 
@@ -352,34 +390,21 @@ class YahooProvider:
         self.download = download or _yfinance_download
 
     def _check_online(self) -> None:
-        if self.probe is None:
-            return
-        try:
-            with socket.create_connection(self.probe, timeout=self.probe_timeout):
-                pass
-        except OSError as exc:
+        exc = probe_error(self.probe, self.probe_timeout)
+        if exc is not None:
             raise ProviderError(f"Yahoo Finance is unreachable from this server (offline?): "
                                 f"{exc.__class__.__name__}: {exc}. Use the csv or demo data "
                                 f"source instead.") from exc
 
     def history(self, ticker: str, years: int = 10) -> PriceHistory:
         self._check_online()
-        box: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                box["frame"] = self.download(ticker, years, self.timeout)
-            except BaseException as exc:  # noqa: BLE001 - carried to the caller below
-                box["error"] = exc
-
-        worker = threading.Thread(target=work, name=f"yahoo-{ticker}", daemon=True)
-        worker.start()
-        worker.join(self.timeout)
-        if worker.is_alive():
+        try:
+            frame = call_within(self.timeout, f"yahoo-{ticker}",
+                                lambda: self.download(ticker, years, self.timeout))
+        except NoAnswer:
             raise ProviderError(f"Yahoo Finance did not answer within {self.timeout:.0f} s "
-                                f"for {ticker}")
-        if "error" in box:
-            exc = box["error"]
+                                f"for {ticker}") from None
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a ProviderError
             text = str(exc)
             if any(w in text.lower() for w in ("delisted", "not found", "no data", "404",
                                                "no timezone", "symbol may be")):
@@ -387,7 +412,6 @@ class YahooProvider:
                                     f"(unknown or delisted symbol)") from exc
             raise ProviderError(f"Yahoo Finance failed for {ticker}: "
                                 f"{exc.__class__.__name__}: {text[:200]}") from exc
-        frame = box.get("frame")
         if frame is None or len(frame) == 0:
             raise ProviderError(f"Yahoo Finance has no price data for '{ticker}' "
                                 f"(unknown or delisted symbol)")
