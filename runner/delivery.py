@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from runner.background import BackgroundThread
 from runner.mailer import Mailer, MailError, compose
 from runner.notifications import Notices, notification_payload
 from runner.progress import Emit, user_room
@@ -72,9 +73,11 @@ class Retry:
         return self.delays[attempt - 1] if 1 <= attempt <= len(self.delays) else None
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundThread):
     """Claims and works deliveries on its own daemon thread (``start``/``stop``), or one
     batch at a time in the caller's thread (``run_once``, for tools and tests)."""
+
+    thread_name = "tickzen-delivery"
 
     def __init__(self, store: Store, *, owner: str, emit: Emit, notices: Notices,
                  webhooks: WebhookSender, secrets: Any, mailer: Mailer | None = None,
@@ -101,53 +104,27 @@ class DeliveryWorker:
         self.threads = max(1, int(threads))
         self.clock = clock
         self.last_poll: datetime | None = None
-        self._stop = threading.Event()
+        super().__init__()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------------
     # The thread.
-
-    def start(self) -> None:
-        """Start the thread (once; a stopped worker stays stopped)."""
-        with self._lock:
-            if self._thread is not None or self._stop.is_set():
-                return
-            self._thread = threading.Thread(target=self._loop, daemon=True,
-                                            name="tickzen-delivery")
-            self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop claiming and wait for the batch under way (its leases are released by
         recording each outcome; an unfinished one falls due when its lease ends)."""
         self._stop.set()
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        super().stop(timeout)
 
     def wake(self) -> None:
         """Look for due deliveries now (an event was just stored)."""
         self._wake.set()
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and \
-            not self._stop.is_set()
-
     def health(self) -> dict[str, Any]:
-        """``ok`` while the thread polls, ``stalled`` when its last poll is long past,
-        ``stopped`` when it is not running (e.g. a test app)."""
-        last = self.last_poll
-        if not self.running:
-            status = "stopped"
-        elif last is not None and self.clock() - last > max(
-                STALL_AFTER, timedelta(seconds=self.poll_seconds * 50)):
-            status = "stalled"
-        else:
-            status = "ok"
-        return {"status": status, "last_poll": last.isoformat() if last else None}
+        """``{status, last_poll}`` (BackgroundThread.beat_health)."""
+        return self.beat_health("last_poll", self.last_poll, self.clock(), max(
+            STALL_AFTER, timedelta(seconds=self.poll_seconds * 50)))
 
     def _loop(self) -> None:
         with ThreadPoolExecutor(max_workers=self.threads,

@@ -9,11 +9,11 @@ the process) at any moment loses nothing, and the next tick anywhere picks up.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from runner.background import BackgroundThread
 from runner.campaigns import CampaignService, FireResult
 from storage.base import utcnow
 
@@ -32,9 +32,11 @@ class PeriodicJob(Protocol):
     def stop(self, timeout: float = 10.0) -> None: ...
 
 
-class Scheduler:
+class Scheduler(BackgroundThread):
     """Ticks ``campaigns.fire_due`` every ``tick_seconds`` on a daemon thread, and polls
     ``jobs``."""
+
+    thread_name = "tickzen-campaign-scheduler"
 
     def __init__(self, campaigns: CampaignService, *, tick_seconds: float = 1.0,
                  clock: Callable[[], datetime] = utcnow, jobs: Sequence[PeriodicJob] = ()
@@ -43,9 +45,7 @@ class Scheduler:
         self.jobs = tuple(jobs)
         self.tick_seconds = max(0.05, float(tick_seconds))
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        super().__init__()
         self.last_tick: datetime | None = None
         self.ticks = 0
 
@@ -57,41 +57,16 @@ class Scheduler:
         self.ticks += 1
         return results
 
-    def start(self) -> None:
-        """Start the thread (once; a stopped scheduler stays stopped)."""
-        with self._lock:
-            if self._thread is not None or self._stop.is_set():
-                return
-            self._thread = threading.Thread(target=self._loop, daemon=True,
-                                            name="tickzen-campaign-scheduler")
-            self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop ticking and wait for a tick under way to finish."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        """Stop ticking, wait for a tick under way to finish, and stop the jobs."""
+        super().stop(timeout)
         for job in self.jobs:
             job.stop(timeout)
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and \
-            not self._stop.is_set()
-
     def health(self) -> dict[str, Any]:
-        """``{status, last_tick}``: ``ok`` while the thread ticks, ``stalled`` when its last
-        tick is long past, ``stopped`` when it is not running (e.g. a test app)."""
-        last = self.last_tick
-        if not self.running:
-            status = "stopped"
-        elif last is not None and self.clock() - last > max(
-                MIN_STALL, timedelta(seconds=self.tick_seconds * STALL_TICKS)):
-            status = "stalled"
-        else:
-            status = "ok"
-        return {"status": status, "last_tick": last.isoformat() if last else None}
+        """``{status, last_tick}`` (BackgroundThread.beat_health)."""
+        return self.beat_health("last_tick", self.last_tick, self.clock(), max(
+            MIN_STALL, timedelta(seconds=self.tick_seconds * STALL_TICKS)))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
